@@ -1,0 +1,1 @@
+"""Bright Smile receptionist: the LiveKit Agents voice worker."""

@@ -1,0 +1,1 @@
+"""Bright Smile scheduling API: the system of record for appointments."""

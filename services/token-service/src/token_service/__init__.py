@@ -1,0 +1,1 @@
+"""Bright Smile token service: mints short-lived LiveKit room-join tokens."""
