@@ -1,0 +1,114 @@
+"""Live evals: the receptionist with a real LLM, judged by an LLM.
+
+Run with `make eval`. They need `OPENAI_API_KEY` (and honour `OPENAI_BASE_URL` and
+`OPENAI_MODEL`; `EVAL_JUDGE_MODEL` picks the judge, default the same model). Without a key
+every eval is skipped with that message. The files are named `eval_*.py`, so `make test`
+never collects them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from livekit.agents import AgentSession, llm
+from livekit.agents.types import NOT_GIVEN
+from livekit.plugins import openai
+from receptionist.agent import Receptionist
+from receptionist.config import Settings
+from receptionist.pipeline import Pipeline, build_session
+from receptionist.scheduling_client import SchedulingClient
+
+API_TOKEN = "eval-token"
+SKIP_REASON = (
+    "OPENAI_API_KEY is not set: live evals need a real LLM "
+    "(set OPENAI_API_KEY, optionally OPENAI_BASE_URL / OPENAI_MODEL / EVAL_JUDGE_MODEL)"
+)
+
+
+@pytest.fixture(autouse=True)
+def _needs_openai_key() -> None:
+    if not os.environ.get("OPENAI_API_KEY"):
+        pytest.skip(SKIP_REASON)
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(silence_timeout_seconds=300, preemptive_generation=False)
+
+
+def _openai_llm(settings: Settings, model: str) -> llm.LLM:
+    return openai.LLM(
+        model=model,
+        api_key=settings.openai_api_key.get_secret_value(),
+        base_url=settings.openai_base_url or NOT_GIVEN,
+        temperature=0.2,
+    )
+
+
+@pytest.fixture
+def judge(settings: Settings) -> llm.LLM:
+    return _openai_llm(settings, os.environ.get("EVAL_JUDGE_MODEL", settings.openai_model))
+
+
+@dataclass
+class Api:
+    base_url: str
+    http: httpx.Client
+    process: Any
+
+    def bookings(self, phone: str) -> list[dict[str, Any]]:
+        response = self.http.get("/v1/clinics/bright-smile/bookings", params={"phone": phone})
+        response.raise_for_status()
+        return response.json()["bookings"]
+
+    def first_slot(self, appointment_type: str) -> dict[str, Any]:
+        response = self.http.get(
+            "/v1/clinics/bright-smile/availability",
+            params={"appointment_type": appointment_type, "days": 14},
+        )
+        response.raise_for_status()
+        return response.json()["slots"][0]
+
+    def book(self, slot_id: str, name: str, phone: str, key: str) -> dict[str, Any]:
+        response = self.http.post(
+            "/v1/clinics/bright-smile/bookings",
+            json={"slot_id": slot_id, "patient": {"name": name, "phone": phone}},
+            headers={"Idempotency-Key": key},
+        )
+        response.raise_for_status()
+        return response.json()
+
+
+@pytest.fixture
+def api(services: Any, redis_url: str) -> Iterator[Api]:
+    process = services.start(
+        ["scheduling-api"],
+        name="scheduling-api",
+        env={
+            "REDIS_URL": redis_url,
+            "SCHEDULING_API_TOKENS": API_TOKEN,
+            "SLOT_ID_SECRET": "agent-worker-eval-slot-secret-0123456789",
+        },
+    )
+    with httpx.Client(
+        base_url=process.base_url, headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=5
+    ) as http:
+        yield Api(process.base_url, http, process)
+
+
+@pytest.fixture
+async def session(settings: Settings, api: Api) -> AsyncIterator[AgentSession]:
+    scheduling = SchedulingClient(api.base_url, API_TOKEN)
+    profile = await scheduling.get_clinic("bright-smile")
+    agent_session = build_session(
+        settings, Pipeline(llm=_openai_llm(settings, settings.openai_model))
+    )
+    await agent_session.start(Receptionist(profile=profile, scheduling=scheduling))
+    yield agent_session
+    await agent_session.aclose()
+    await scheduling.aclose()

@@ -1,0 +1,93 @@
+"""Logging for the worker: JSON lines with patient data redacted.
+
+The LiveKit CLI installs the root handler (JSON in `start`, coloured in `dev`), and job
+processes forward their records to it. We add one filter to that handler, so every line —
+ours, the framework's and the plugins', from any process — is scrubbed of phone numbers,
+email addresses and the fields that carry names or what the caller said.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+REDACTED = "[redacted]"
+
+# extra-field names whose values are patient data or free text from the call
+_SENSITIVE_KEYS = frozenset(
+    {
+        "name",
+        "patient",
+        "patient_name",
+        "caller_name",
+        "phone",
+        "patient_phone",
+        "email",
+        "date_of_birth",
+        "transcript",
+        "user_transcript",
+        "text",
+        "content",
+        "arguments",
+        "output",
+    }
+)
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+_PHONE = re.compile(r"\+?\d[\d\s().-]{5,}\d")
+_STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+
+turn_logger = logging.getLogger("receptionist.turns")
+
+
+def redact_text(text: str) -> str:
+    """Mask email addresses and anything that looks like a phone number."""
+    return _PHONE.sub(REDACTED, _EMAIL.sub(REDACTED, text))
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: REDACTED if _is_sensitive(k) else _redact_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_value(v) for v in value]
+    return value
+
+
+def _is_sensitive(key: object) -> bool:
+    text = str(key).lower()
+    return text in _SENSITIVE_KEYS or text.startswith("lk.pii.")
+
+
+class RedactPatientData(logging.Filter):
+    """Scrubs a record in place; never drops it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact_text(record.getMessage())
+        record.args = None
+        for key, value in list(vars(record).items()):
+            if key in _STANDARD_ATTRS:
+                continue
+            setattr(record, key, REDACTED if _is_sensitive(key) else _redact_value(value))
+        return True
+
+
+def install_redaction() -> None:
+    """Attach the redaction filter to every root handler (idempotent)."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactPatientData) for f in handler.filters):
+            handler.addFilter(RedactPatientData())
+
+
+def log_turn(turn: int, stages_ms: dict[str, float], *, clinic_id: str, tools: list[str]) -> None:
+    """One line per answered turn with its stage latencies (milliseconds, rounded)."""
+    turn_logger.info(
+        "turn completed",
+        extra={
+            "turn": turn,
+            "clinic_id": clinic_id,
+            "tools": tools,
+            "latency_ms": {stage: round(ms, 1) for stage, ms in stages_ms.items()},
+        },
+    )

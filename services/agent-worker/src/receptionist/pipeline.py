@@ -1,0 +1,110 @@
+"""Builds the voice pipeline (STT → LLM → TTS, VAD) and the session from settings.
+
+Each provider's base URL is a setting, so the demo and tests point the production plugins
+at local stand-ins instead of swapping the plugins out.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from livekit.agents import AgentSession, llm, stt, tts, vad
+from livekit.agents.types import NOT_GIVEN
+from livekit.agents.voice.room_io import AudioInputOptions, RoomOptions
+from livekit.agents.voice.turn import TurnHandlingOptions
+from livekit.plugins import cartesia, deepgram, openai, silero
+
+from .config import Settings
+from .metrics import ProviderLabels
+
+logger = logging.getLogger(__name__)
+
+PROVIDERS = ProviderLabels(stt="deepgram", llm="openai", tts="cartesia")
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    llm: llm.LLM[Any]
+    stt: stt.STT[Any] | None = None
+    tts: tts.TTS[Any] | None = None
+    vad: vad.VAD | None = None
+
+
+def load_vad() -> vad.VAD:
+    """Silero VAD; slow (model load), so it runs once per process in the setup hook."""
+    return silero.VAD.load()
+
+
+def build_pipeline(settings: Settings, *, voice_activity: vad.VAD) -> Pipeline:
+    return Pipeline(
+        stt=deepgram.STT(
+            model=settings.deepgram_model,
+            language=settings.deepgram_language,
+            api_key=settings.deepgram_api_key.get_secret_value(),
+            base_url=settings.deepgram_base_url,
+        ),
+        llm=openai.LLM(
+            model=settings.openai_model,
+            api_key=settings.openai_api_key.get_secret_value(),
+            base_url=settings.openai_base_url or NOT_GIVEN,
+            temperature=settings.openai_temperature,
+        ),
+        tts=cartesia.TTS(
+            model=settings.cartesia_model,
+            voice=settings.cartesia_voice,
+            api_key=settings.cartesia_api_key.get_secret_value(),
+            base_url=settings.cartesia_base_url,
+        ),
+        vad=voice_activity,
+    )
+
+
+def turn_handling(settings: Settings) -> TurnHandlingOptions:
+    return {
+        "turn_detection": settings.turn_detection,
+        "endpointing": {
+            "min_delay": settings.endpointing_min_delay_seconds,
+            "max_delay": settings.endpointing_max_delay_seconds,
+        },
+        "interruption": {
+            "enabled": settings.allow_interruptions,
+            # adaptive interruption needs LiveKit Cloud inference; VAD works anywhere
+            "mode": "vad",
+            "min_duration": settings.min_interruption_duration_seconds,
+            "false_interruption_timeout": settings.false_interruption_timeout_seconds,
+        },
+        "preemptive_generation": {"enabled": settings.preemptive_generation},
+    }
+
+
+def build_session(settings: Settings, pipeline: Pipeline) -> AgentSession[None]:
+    return AgentSession(
+        stt=pipeline.stt if pipeline.stt is not None else NOT_GIVEN,
+        llm=pipeline.llm,
+        tts=pipeline.tts if pipeline.tts is not None else NOT_GIVEN,
+        vad=pipeline.vad,
+        turn_handling=turn_handling(settings),
+        max_tool_steps=settings.max_tool_steps,
+        user_away_timeout=settings.silence_timeout_seconds,
+    )
+
+
+def room_options(settings: Settings) -> RoomOptions:
+    """Room I/O: optional noise cancellation, and the room closes when the call ends."""
+    noise_cancellation = None
+    if settings.noise_cancellation:
+        try:
+            plugin = importlib.import_module("livekit.plugins.noise_cancellation")
+            noise_cancellation = plugin.BVC()
+        except ImportError:
+            logger.warning(
+                "NOISE_CANCELLATION is on but livekit-plugins-noise-cancellation is not "
+                "installed; continuing without it"
+            )
+    return RoomOptions(
+        audio_input=AudioInputOptions(noise_cancellation=noise_cancellation),
+        delete_room_on_close=True,
+    )
