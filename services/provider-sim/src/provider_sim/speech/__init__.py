@@ -1,0 +1,1 @@
+"""Offline speech engines (Piper for synthesis, pocketsphinx for recognition)."""
