@@ -1,0 +1,1 @@
+"""HTTP layer: routers, error responses, authentication and middleware."""

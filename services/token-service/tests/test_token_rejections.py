@@ -1,0 +1,271 @@
+"""Every way a token request is refused: the status, the reason, and that no token leaks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+LONG = "x" * 65
+
+
+def _assert_refused(response: Any, status: int, error: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    assert body["error"] == error
+    assert body["message"]
+    assert "participant_token" not in body
+    assert response.headers["cache-control"] == "no-store"
+    return body
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"room_name": "has space"}, "room_name"),
+        ({"room_name": "-leading-dash"}, "room_name"),
+        ({"room_name": "r" * 65}, "room_name"),
+        ({"room_name": "dots.not.allowed"}, "room_name"),
+        ({"room_name": 42}, "room_name"),
+        ({"participant_identity": "émile"}, "participant_identity"),
+        ({"participant_identity": "i" * 65}, "participant_identity"),
+        ({"participant_identity": "agent-impostor"}, "participant_identity"),
+        ({"participant_identity": "Agent-Impostor"}, "participant_identity"),
+        ({"participant_name": "n" * 65}, "participant_name"),
+        ({"participant_name": "   "}, "participant_name"),
+        ({"participant_name": "bell\u0007"}, "participant_name"),
+        ({"participant_name": "rtl\u202eoverride"}, "participant_name"),
+        ({"participant_metadata": "m" * 1025}, "participant_metadata"),
+        ({"participant_metadata": "é" * 513}, "participant_metadata"),
+        ({"participant_metadata": {"not": "a string"}}, "participant_metadata"),
+        ({"participant_attributes": {f"k{i}": "v" for i in range(17)}}, "participant_attributes"),
+        ({"participant_attributes": {"bad key": "v"}}, "participant_attributes"),
+        ({"participant_attributes": {"lk.agent.state": "speaking"}}, "participant_attributes"),
+        ({"participant_attributes": {"k": "v" * 257}}, "participant_attributes"),
+        (
+            {"participant_attributes": {f"k{i}": "v" * 250 for i in range(9)}},
+            "participant_attributes",
+        ),
+        ({"participant_attributes": {"k": 1}}, "participant_attributes.k"),
+        ({"participant_attributes": ["k", "v"]}, "participant_attributes"),
+        ({"clinic_id": "Bright Smile"}, "clinic_id"),
+        ({"clinic_id": "c" * 65}, "clinic_id"),
+        ({"room_config": "agents"}, "room_config"),
+        ({"participant_kind": "agent"}, "participant_kind"),
+        ({"can_publish_sources": ["camera"]}, "can_publish_sources"),
+    ],
+)
+async def test_invalid_fields_are_422_naming_the_field(open_client, body, field) -> None:
+    client = await open_client()
+    refused = _assert_refused(await client.post("/v1/token", json=body), 422, "invalid_request")
+    assert [detail["field"] for detail in refused["details"]] == [field]
+    assert field in refused["message"]
+
+
+async def test_every_invalid_field_is_reported_at_once(open_client) -> None:
+    client = await open_client()
+    response = await client.post(
+        "/v1/token",
+        json={"room_name": "a b", "participant_identity": "agent-1", "extra": True},
+    )
+    refused = _assert_refused(response, 422, "invalid_request")
+    fields = {detail["field"] for detail in refused["details"]}
+    assert fields == {"room_name", "participant_identity", "extra"}
+
+
+@pytest.mark.parametrize(
+    ("room_config", "refused_field"),
+    [
+        ({"agents": [{"agent_name": "another-agent"}]}, "room_config.agents[0].agent_name"),
+        ({"agents": [{"agentName": "another-agent"}]}, "room_config.agents[0].agent_name"),
+        (
+            {"agents": [{"metadata": '{"clinic_id":"bright-smile"}'}]},
+            "room_config.agents[0].agent_name (missing",
+        ),
+        (
+            {
+                "agents": [
+                    {"agent_name": "bright-smile-receptionist"},
+                    {"agent_name": "bright-smile-receptionist"},
+                ]
+            },
+            "room_config.agents (only one dispatch",
+        ),
+        (
+            {"agents": [{"agent_name": "bright-smile-receptionist", "metadata": "free text"}]},
+            "room_config.agents[0].metadata",
+        ),
+        (
+            {
+                "agents": [
+                    {
+                        "agent_name": "bright-smile-receptionist",
+                        "metadata": '{"clinic_id":"bright-smile","role":"admin"}',
+                    }
+                ]
+            },
+            "room_config.agents[0].metadata",
+        ),
+        (
+            {"agents": [{"agent_name": "bright-smile-receptionist", "deployment": "canary"}]},
+            "room_config.agents[0].deployment",
+        ),
+        (
+            {"agents": [{"agent_name": "bright-smile-receptionist", "attributes": {"a": "b"}}]},
+            "room_config.agents[0].attributes",
+        ),
+        (
+            {"agents": [{"agent_name": "bright-smile-receptionist", "restart_policy": 1}]},
+            "room_config.agents[0].restart_policy",
+        ),
+        ({"egress": {"room": {"room_name": "x"}}}, "room_config.egress"),
+        ({"egress": {}}, "room_config.egress"),
+        ({"max_participants": 50}, "room_config.max_participants"),
+        ({"maxParticipants": 50}, "room_config.max_participants"),
+        ({"empty_timeout": 86400}, "room_config.empty_timeout"),
+        ({"departure_timeout": 600}, "room_config.departure_timeout"),
+        ({"metadata": "room metadata"}, "room_config.metadata"),
+        ({"tags": {"team": "x"}}, "room_config.tags"),
+        ({"sync_streams": True}, "room_config.sync_streams"),
+        ({"min_playout_delay": 100}, "room_config.min_playout_delay"),
+        ({"name": "some-other-room"}, "room_config.name"),
+        ({"recording": True}, "room_config.recording (unknown field)"),
+        (
+            {"agents": [{"agent_name": "bright-smile-receptionist", "job_kind": 1}]},
+            "room_config.agents[0].job_kind (unknown field)",
+        ),
+    ],
+)
+async def test_room_config_beyond_our_dispatch_is_400_naming_it(
+    open_client, room_config, refused_field
+) -> None:
+    client = await open_client()
+    response = await client.post("/v1/token", json={"room_config": room_config})
+    refused = _assert_refused(response, 400, "request_refused")
+    assert refused["field"] == "room_config"
+    assert any(item.startswith(refused_field) for item in refused["refused"]), refused
+    assert refused_field.split(" (")[0] in refused["message"]
+
+
+async def test_room_config_refusal_lists_everything_refused(open_client) -> None:
+    client = await open_client()
+    response = await client.post(
+        "/v1/token",
+        json={
+            "room_config": {
+                "agents": [{"agent_name": "other"}],
+                "egress": {},
+                "max_participants": 3,
+                "bogus": 1,
+            }
+        },
+    )
+    refused = _assert_refused(response, 400, "request_refused")["refused"]
+    assert any(item.startswith("room_config.agents[0].agent_name='other'") for item in refused)
+    assert {"room_config.egress", "room_config.max_participants"} <= set(refused)
+    assert "room_config.bogus (unknown field)" in refused
+
+
+async def test_room_config_with_wrong_types_is_400(open_client) -> None:
+    client = await open_client()
+    response = await client.post("/v1/token", json={"room_config": {"max_participants": "many"}})
+    refused = _assert_refused(response, 400, "request_refused")
+    assert "max_participants" in refused["message"]
+
+
+async def test_unknown_clinic_is_404(open_client) -> None:
+    client = await open_client()
+    response = await client.post("/v1/token", json={"clinic_id": "elsewhere"})
+    assert _assert_refused(response, 404, "unknown_clinic")["field"] == "clinic_id"
+
+
+async def test_unknown_clinic_in_dispatch_metadata_is_404(open_client) -> None:
+    client = await open_client()
+    dispatch = {"agent_name": "bright-smile-receptionist", "metadata": '{"clinic_id":"nope"}'}
+    response = await client.post("/v1/token", json={"room_config": {"agents": [dispatch]}})
+    _assert_refused(response, 404, "unknown_clinic")
+
+
+async def test_clinic_id_disagreeing_with_dispatch_metadata_is_400(open_client) -> None:
+    client = await open_client()
+    dispatch = {
+        "agent_name": "bright-smile-receptionist",
+        "metadata": '{"clinic_id":"bright-smile-north"}',
+    }
+    response = await client.post(
+        "/v1/token",
+        json={"clinic_id": "bright-smile", "room_config": {"agents": [dispatch]}},
+    )
+    _assert_refused(response, 400, "request_refused")
+
+
+async def test_malformed_json_is_400(open_client) -> None:
+    client = await open_client()
+    response = await client.post(
+        "/v1/token", content=b'{"room_name": ', headers={"content-type": "application/json"}
+    )
+    _assert_refused(response, 400, "malformed_json")
+
+
+@pytest.mark.parametrize("payload", [b"[]", b'"text"', b"null", b"3"])
+async def test_body_that_is_not_an_object_is_422(open_client, payload) -> None:
+    client = await open_client()
+    response = await client.post(
+        "/v1/token", content=payload, headers={"content-type": "application/json"}
+    )
+    _assert_refused(response, 422, "invalid_request")
+
+
+async def test_body_that_is_not_json_content_is_415(open_client) -> None:
+    client = await open_client()
+    response = await client.post("/v1/token", content=b"{}", headers={"content-type": "text/plain"})
+    _assert_refused(response, 415, "unsupported_media_type")
+
+
+async def test_oversized_body_is_413(open_client) -> None:
+    client = await open_client()
+    response = await client.post("/v1/token", json={"participant_metadata": "m" * 20_000})
+    _assert_refused(response, 413, "payload_too_large")
+
+
+async def test_oversized_body_without_content_length_is_413(open_client) -> None:
+    client = await open_client()
+
+    async def chunks():  # streamed, so no Content-Length header is sent
+        for _ in range(20):
+            yield b" " * 1024
+
+    response = await client.post(
+        "/v1/token", content=chunks(), headers={"content-type": "application/json"}
+    )
+    _assert_refused(response, 413, "payload_too_large")
+
+
+async def test_empty_body_is_a_default_request(open_client) -> None:
+    client = await open_client()
+    response = await client.post("/v1/token")
+    assert response.status_code == 201
+    assert response.json()["participant_token"]
+
+
+async def test_wrong_method_and_unknown_path_answer_json(open_client) -> None:
+    client = await open_client(web_client_enabled=False)
+    wrong_method = await client.get("/v1/token")
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["error"] == "method_not_allowed"
+    unknown = await client.get("/v2/anything")
+    assert unknown.status_code == 404
+    assert unknown.json()["error"] == "not_found"
+
+
+async def test_refusals_are_counted_by_outcome(open_client, metric) -> None:
+    client = await open_client()
+    await client.post("/v1/token", json={"room_name": "bad name"})
+    await client.post("/v1/token", json={"room_config": {"egress": {}}})
+    await client.post("/v1/token", json={"clinic_id": "elsewhere"})
+    await client.post("/v1/token", json={})
+    text = (await client.get("/metrics")).text
+    assert metric(text, "token_service_tokens_total", 'outcome="invalid_request"') == 2
+    assert metric(text, "token_service_tokens_total", 'outcome="unknown_clinic"') == 1
+    assert metric(text, "token_service_tokens_total", 'outcome="issued"') == 1
+    assert metric(text, "token_service_tokens_total", 'outcome="unauthorized"') == 0
