@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
 SERVICE_PROJECTS := $(wildcard services/*/pyproject.toml)
 
-.PHONY: help setup test lint fmt bench-scheduling bench-token clean
+.PHONY: help setup test lint fmt bench-scheduling bench-token eval clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}'
@@ -17,15 +17,15 @@ $(STAMP): $(SERVICE_PROJECTS) requirements-dev.txt scripts/setup.sh
 	@touch $@
 
 setup: $(STAMP) ## create .venv with every service and the dev tools; install redis-server
-	@command -v redis-server >/dev/null || scripts/setup.sh
+	@command -v redis-server >/dev/null && command -v chromium >/dev/null || scripts/setup.sh
 
-test: setup ## run every test suite against real servers on loopback
+test: setup livekit-server helm web ## run every test suite against real servers on loopback
 	@scripts/run-tests.sh
 
 lint: setup ## ruff and mypy (strict) over all service code
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy services/scheduling-api/src services/token-service/src services/agent-worker/src
+	$(BIN)/mypy services/scheduling-api/src services/token-service/src services/agent-worker/src services/provider-sim/src
 
 fmt: setup ## format the code with ruff
 	$(BIN)/ruff format .
@@ -36,6 +36,48 @@ bench-scheduling: setup ## benchmark the scheduling API against a bare FastAPI e
 
 bench-token: setup ## benchmark token minting over HTTP against a bare minting loop
 	$(BIN)/python services/token-service/bench/bench_token.py
+
+WEB_STAMP := web/node_modules/.ci-stamp
+WEB_SOURCES := $(wildcard web/src/*) web/build.mjs web/tsconfig.json
+
+$(WEB_STAMP): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+web/dist/index.html: $(WEB_STAMP) $(WEB_SOURCES)
+	cd web && npm run --silent build
+
+.PHONY: web
+web: web/dist/index.html ## build the web client into web/dist (npm ci + type check + esbuild)
+
+HELM := .tools/bin/helm
+CHART := deploy/helm/bright-smile
+IMAGE_REGISTRY ?= ghcr.io/bright-smile
+IMAGE_TAG ?= $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$$/\1/p' $(CHART)/Chart.yaml)
+IMAGES := scheduling-api token-service agent-worker provider-sim
+
+.PHONY: helm helm-lint manifests images
+helm: ## install the pinned helm binary into .tools/bin/helm (checksum-verified)
+	@scripts/install-helm.sh
+
+helm-lint: helm ## helm lint --strict the chart
+	$(HELM) lint --strict $(CHART)
+
+manifests: helm setup ## sync the chart's clinic file and regenerate deploy/k8s from the chart
+	$(BIN)/python scripts/render-manifests.py
+
+images: ## docker build the four service images (IMAGE_REGISTRY, IMAGE_TAG = chart appVersion)
+	@for image in $(IMAGES); do \
+	  echo "==> $(IMAGE_REGISTRY)/$$image:$(IMAGE_TAG)"; \
+	  docker build -f services/$$image/Dockerfile -t $(IMAGE_REGISTRY)/$$image:$(IMAGE_TAG) . || exit 1; \
+	done
+
+.PHONY: livekit-server
+livekit-server: ## build the pinned LiveKit server into .tools/bin/livekit-server (needs Go; cached)
+	@scripts/install-livekit-server.sh
+
+eval: setup ## live evals of the receptionist: real LLM + LLM judge (skipped without OPENAI_API_KEY)
+	$(BIN)/pytest services/agent-worker/evals -o python_files='eval_*.py'
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache

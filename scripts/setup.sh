@@ -10,10 +10,12 @@ die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 PYTHON="${PYTHON:-python3.11}"
 command -v "$PYTHON" >/dev/null || die "$PYTHON not found: install Python 3.11 (or set PYTHON=/path/to/python3.11)."
 
-# System packages: redis-server for the store, wrk for the HTTP benchmarks.
+# System packages: redis-server for the store, wrk for the HTTP benchmarks, Chromium
+# for the browser tests of the web client (browser downloads do not work offline).
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v wrk >/dev/null || missing+=(wrk)
+command -v chromium >/dev/null || missing+=(chromium)
 if ((${#missing[@]})); then
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
     say "installing system packages: ${missing[*]}"

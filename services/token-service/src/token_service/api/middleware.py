@@ -50,8 +50,20 @@ class MetricsMiddleware:
             )
 
 
+_API_PATH_PREFIXES = ("/v1/", "/healthz", "/readyz", "/metrics")
+
+
+def _is_api_path(path: str) -> bool:
+    return path.startswith(_API_PATH_PREFIXES)
+
+
 class SecurityHeadersMiddleware:
-    """Adds browser-hardening headers unless the response already set them."""
+    """Adds browser-hardening headers unless the response already set them.
+
+    Which CSP applies is decided by the path, not the response's content type: a 304
+    revalidation of the web page has no content type, and browsers copy a 304's headers
+    onto the cached page, so the API's `default-src 'none'` would blank it on reload.
+    """
 
     def __init__(self, app: ASGIApp, html_csp: str) -> None:
         self.app = app
@@ -62,10 +74,12 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
 
+        is_web_client = not _is_api_path(scope["path"])
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                is_html = headers.get("content-type", "").startswith("text/html")
+                is_html = is_web_client
                 extra = {
                     **_COMMON_HEADERS,
                     **(_HTML_HEADERS if is_html else {}),
