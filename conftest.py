@@ -58,16 +58,23 @@ class RedisServer:
                 "root) or install the 'redis-server' package yourself.",
                 returncode=3,
             )
-        self.process = subprocess.Popen(  # noqa: S603 - fixed binary, our own arguments
+        self.process = subprocess.Popen(
             [
                 binary,
-                "--bind", "127.0.0.1",
-                "--port", str(self.port),
-                "--dir", str(self.workdir),
-                "--appendonly", "yes",
-                "--appendfsync", "always",
-                "--save", "",
-                "--logfile", str(self.log_path),
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--dir",
+                str(self.workdir),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+                "--logfile",
+                str(self.log_path),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
@@ -179,14 +186,16 @@ def start_service(
     log_path = directory / f"{name}-{port}.log"
     full_env = {**os.environ, **env}
     with log_path.open("wb") as log_file:
-        process = subprocess.Popen(  # noqa: S603 - our own console scripts
+        process = subprocess.Popen(
             argv, env=full_env, stdout=log_file, stderr=subprocess.STDOUT, cwd=REPO_ROOT
         )
     service = ServiceProcess(name=name, port=port, process=process, log_path=log_path)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"{name} exited with {process.returncode} before answering:\n{service.log()}")
+            pytest.fail(
+                f"{name} exited with {process.returncode} before answering:\n{service.log()}"
+            )
         try:
             response = httpx.get(f"{service.base_url}{ready_path}", timeout=0.5)
             if response.status_code < 500:
