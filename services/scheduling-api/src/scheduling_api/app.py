@@ -1,0 +1,150 @@
+"""The FastAPI application factory and its lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import Depends, FastAPI
+from fastapi.routing import APIRoute
+from redis.asyncio import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from scheduling_api.api import availability, bookings, callbacks, health
+from scheduling_api.api import clinics as clinic_routes
+from scheduling_api.api.deps import AppContext, require_token, token_digest
+from scheduling_api.api.errors import install_error_handlers
+from scheduling_api.api.middleware import ObservabilityMiddleware
+from scheduling_api.api.openapi import install_openapi
+from scheduling_api.clinic_loader import load_clinics
+from scheduling_api.config import Settings
+from scheduling_api.domain.clinic import Clinic
+from scheduling_api.domain.slot_ids import SlotIdSigner
+from scheduling_api.metrics import preinitialise
+from scheduling_api.scheduling import Scheduler
+from scheduling_api.store.change_feed import ChangeFeed
+from scheduling_api.store.redis_store import RedisStore
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+The appointment book of the Bright Smile voice receptionist: clinic facts, free slots,
+bookings (idempotent, never double-booked), reschedules, cancellations and callback
+requests. Every `/v1` route needs `Authorization: Bearer <token>`.
+"""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _profile(clinic: Clinic, settings: Settings) -> dict[str, Any]:
+    """The clinic's profile as served, with the notice actually enforced."""
+    profile = clinic.profile()
+    if settings.min_notice_minutes is not None:
+        profile["booking_rules"]["min_notice_minutes"] = settings.min_notice_minutes
+    return profile
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clinics: Mapping[str, Clinic] | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> FastAPI:
+    """Build the app. Clinics load (and fail) here, before the server takes traffic.
+
+    `clinics` and `clock` let tests pass a clinic built in code and a fixed "now".
+    """
+    clinics = clinics if clinics is not None else load_clinics(settings.clinics_config)
+    redis = Redis.from_url(
+        settings.redis_url,
+        decode_responses=True,
+        socket_timeout=settings.redis_timeout_seconds,
+        socket_connect_timeout=settings.redis_timeout_seconds,
+        health_check_interval=30,
+    )
+    # The change feed must notice a broken subscription instead of having it silently
+    # retried, so its client does not retry.
+    changes = ChangeFeed(
+        Redis.from_url(
+            settings.redis_url,
+            decode_responses=True,
+            socket_connect_timeout=settings.redis_timeout_seconds,
+            health_check_interval=10,
+            retry=Retry(NoBackoff(), 0),
+        ),
+        key_prefix=settings.redis_key_prefix,
+    )
+    store = RedisStore(
+        redis,
+        key_prefix=settings.redis_key_prefix,
+        idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
+        changes=changes,
+        busy_cache_seconds=settings.availability_cache_seconds,
+    )
+    scheduler = Scheduler(
+        clinics=clinics,
+        store=store,
+        signer=SlotIdSigner(settings.slot_secret_bytes()),
+        clock=clock,
+        min_notice_override=settings.min_notice_minutes,
+    )
+    context = AppContext(
+        scheduler=scheduler,
+        token_digests=tuple(
+            token_digest(token.get_secret_value()) for token in settings.scheduling_api_tokens
+        ),
+        clinic_profiles={
+            clinic_id: json.dumps(_profile(clinic, settings)).encode()
+            for clinic_id, clinic in clinics.items()
+        },
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if not settings.auth_enabled:
+            logger.warning(
+                "SCHEDULING_API_INSECURE_DEV: /v1 routes accept requests without a token"
+            )
+        logger.info("scheduling-api ready", extra={"clinics": sorted(clinics)})
+        follower = asyncio.create_task(changes.follow(), name="change-feed")
+        try:
+            yield
+        finally:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
+            await changes.close()
+            await store.close()
+
+    app = FastAPI(
+        title="Bright Smile scheduling API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.context = context
+    # Availability first: it is the hot path and routes are matched in order. It checks
+    # the token itself (see api/availability.py); every other /v1 route by dependency.
+    app.include_router(availability.router)
+    for module in (clinic_routes, bookings, callbacks):
+        app.include_router(module.router, dependencies=[Depends(require_token)])
+    app.include_router(health.router)
+    install_error_handlers(app)
+    install_openapi(app)
+    app.add_middleware(ObservabilityMiddleware, access_log=settings.access_log)
+    preinitialise(
+        (method, route.path)
+        for route in app.routes
+        if isinstance(route, APIRoute)
+        for method in sorted(route.methods or ())
+    )
+    return app

@@ -1,0 +1,77 @@
+"""Settings, all from environment variables (names are part of the deployment contract)."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PACKAGED_CLINICS = Path(__file__).resolve().parent / "clinics"
+MIN_SLOT_SECRET_LENGTH = 16
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
+
+    port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    host: str = "0.0.0.0"
+    redis_url: str = "redis://localhost:6379/0"
+    redis_key_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")] = "sched"
+    redis_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 2.0
+    clinics_config: Path = PACKAGED_CLINICS
+    scheduling_api_tokens: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, repr=False
+    )
+    slot_id_secret: SecretStr | None = Field(default=None, repr=False)
+    scheduling_api_insecure_dev: bool = False
+    min_notice_minutes: Annotated[int | None, Field(ge=0, le=7 * 24 * 60)] = None
+    idempotency_ttl_seconds: Annotated[int, Field(ge=60)] = 24 * 3600
+    availability_cache_seconds: Annotated[float, Field(ge=0, le=60)] = 2.0
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    access_log: bool = False
+    """One JSON line per request. Off by default: the latency histogram already counts
+    every request by route and status, business events and errors are always logged with
+    the request id, and the line costs about a quarter of availability's throughput."""
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("scheduling_api_tokens", mode="before")
+    @classmethod
+    def _split_tokens(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [token.strip() for token in value.split(",") if token.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _secure_unless_dev(self) -> Settings:
+        """Refuse an open or unsigned deployment unless development mode is explicit."""
+        if self.scheduling_api_insecure_dev:
+            return self
+        if not self.scheduling_api_tokens:
+            raise ValueError(
+                "SCHEDULING_API_TOKENS is empty: set one or more comma-separated bearer "
+                "tokens (or SCHEDULING_API_INSECURE_DEV=true to run without auth locally)"
+            )
+        secret = self.slot_id_secret.get_secret_value() if self.slot_id_secret else ""
+        if len(secret) < MIN_SLOT_SECRET_LENGTH:
+            raise ValueError(
+                f"SLOT_ID_SECRET must be at least {MIN_SLOT_SECRET_LENGTH} characters and the "
+                "same on every replica (or SCHEDULING_API_INSECURE_DEV=true locally)"
+            )
+        return self
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.scheduling_api_tokens)
+
+    def slot_secret_bytes(self) -> bytes:
+        """The slot-signing key; a random one per process only in insecure dev mode."""
+        if self.slot_id_secret and self.slot_id_secret.get_secret_value():
+            return self.slot_id_secret.get_secret_value().encode()
+        return secrets.token_bytes(32)
