@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -124,3 +125,43 @@ def livekit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveKit
     server = start_livekit_server(tmp_path_factory.mktemp("livekit"))
     yield server
     server.stop()
+
+
+# --------------------------------------------------------------------------------------
+# The whole system on loopback (call-sim's stack), shared by the end-to-end call tests
+# and the full-stack browser test
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def call_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Redis, scheduling-api, token-service, provider-sim, livekit-server and one agent
+    worker, started once for the session as real processes on free loopback ports
+    (`call_sim.stack.Stack`). Always offline: provider-sim stands in for the providers even
+    when API keys are set. Tuned for short tests: the worker's silence timeout is 3 s and
+    the simulated TTS speaks about twice as fast as a person.
+
+    What a test uses: `.urls.token_service` (POST /v1/token; serves web/dist at / when it is
+    built), `.urls.livekit_ws`, `.urls.scheduling_api` with `.scheduling_token`,
+    `.urls.provider_sim` (load a model script with
+    `call_sim.clients.ProviderSim(url).load_script(call_sim.catalog.load("booking")
+    .provider_script_yaml())`), `.urls.worker_metrics`, and `.workdir / "logs"`.
+    """
+    from call_sim.config import Settings
+    from call_sim.stack import Stack, StackError
+
+    settings = Settings(
+        workdir=tmp_path_factory.mktemp("call-stack"),
+        providers="simulated",
+        silence_timeout_seconds=3.0,
+        tts_ms_per_character=30.0,
+        pause_seconds=0.25,
+        agent_quiet_seconds=0.5,
+    )
+    stack = Stack(settings)
+    try:
+        stack.start()
+    except StackError as error:
+        pytest.fail(f"the call stack did not start: {error}", pytrace=False)
+    yield stack
+    stack.stop()

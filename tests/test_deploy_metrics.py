@@ -236,6 +236,10 @@ def exported(
             "AGENT_NAME": "deploy-metrics-receptionist",
             "SCHEDULING_API_URL": scheduling.base_url,
             "SCHEDULING_API_TOKEN": SCHEDULING_TOKEN,
+            # The worker refuses to start without provider keys; no call is made here.
+            "DEEPGRAM_API_KEY": "unused-in-this-test",
+            "OPENAI_API_KEY": "unused-in-this-test",
+            "CARTESIA_API_KEY": "unused-in-this-test",
         },
     )
     try:
