@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
-SERVICE_PROJECTS := $(wildcard services/*/pyproject.toml)
+SERVICE_PROJECTS := $(wildcard services/*/pyproject.toml tools/*/pyproject.toml)
 
 .PHONY: help setup test lint fmt bench-scheduling bench-token eval clean
 
@@ -25,7 +25,7 @@ test: setup livekit-server helm web ## run every test suite against real servers
 lint: setup ## ruff and mypy (strict) over all service code
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy services/scheduling-api/src services/token-service/src services/agent-worker/src services/provider-sim/src
+	$(BIN)/mypy services/scheduling-api/src services/token-service/src services/agent-worker/src services/provider-sim/src tools/call-sim/src
 
 fmt: setup ## format the code with ruff
 	$(BIN)/ruff format .
@@ -75,6 +75,16 @@ images: ## docker build the four service images (IMAGE_REGISTRY, IMAGE_TAG = cha
 .PHONY: livekit-server
 livekit-server: ## build the pinned LiveKit server into .tools/bin/livekit-server (needs Go; cached)
 	@scripts/install-livekit-server.sh
+
+.PHONY: demo dev bench-calls
+demo: setup livekit-server ## a whole booking call through the real stack, offline: transcript, booking, latency
+	@$(BIN)/call-sim demo
+
+dev: setup livekit-server ## run the whole stack locally (web page, token endpoint, API docs) until Ctrl-C
+	@$(BIN)/call-sim dev
+
+bench-calls: setup livekit-server ## concurrent simulated calls against one worker: added latency, CPU and MB per call
+	@mkdir -p .artifacts && $(BIN)/call-sim bench --report .artifacts/bench-calls.json
 
 eval: setup ## live evals of the receptionist: real LLM + LLM judge (skipped without OPENAI_API_KEY)
 	$(BIN)/pytest services/agent-worker/evals -o python_files='eval_*.py'

@@ -33,9 +33,9 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 
 editable=()
-for project in services/*/pyproject.toml; do
+for project in services/*/pyproject.toml tools/*/pyproject.toml; do
   editable+=(-e "$(dirname "$project")")
 done
-say "installing $(( ${#editable[@]} / 2 )) services (editable) and dev tools into .venv"
+say "installing $(( ${#editable[@]} / 2 )) packages (editable) and dev tools into .venv"
 .venv/bin/pip install -q "${editable[@]}" -r requirements-dev.txt
 say "setup complete"

@@ -139,7 +139,7 @@ def call_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     worker, started once for the session as real processes on free loopback ports
     (`call_sim.stack.Stack`). Always offline: provider-sim stands in for the providers even
     when API keys are set. Tuned for short tests: the worker's silence timeout is 3 s and
-    the simulated TTS speaks about twice as fast as a person.
+    the simulated TTS speaks about three times as fast as a person.
 
     What a test uses: `.urls.token_service` (POST /v1/token; serves web/dist at / when it is
     built), `.urls.livekit_ws`, `.urls.scheduling_api` with `.scheduling_token`,
@@ -154,7 +154,7 @@ def call_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         workdir=tmp_path_factory.mktemp("call-stack"),
         providers="simulated",
         silence_timeout_seconds=3.0,
-        tts_ms_per_character=30.0,
+        tts_ms_per_character=20.0,
         pause_seconds=0.25,
         agent_quiet_seconds=0.5,
     )

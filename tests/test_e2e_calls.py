@@ -1,0 +1,78 @@
+"""Whole calls through the real system, offline: every packaged call scenario.
+
+A simulated caller (Piper voice, LiveKit rtc SDK) gets a token from the token service,
+which dispatches the real agent worker; the worker runs its production Deepgram, OpenAI and
+Cartesia plugins against provider-sim, books through the real scheduling API, and talks over
+a real LiveKit server on loopback. Each scenario's expectations are checked by call-sim,
+and the bookings are looked up again here, straight from the scheduling API.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from call_sim import catalog, render
+from call_sim.runner import ScenarioRunner
+from call_sim.voice import CallerVoice
+from call_sim.worker_metrics import STAGE_HISTOGRAM, histogram, parse
+
+pytestmark = pytest.mark.slow
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO_ROOT / ".artifacts" / "calls"
+
+
+@pytest.fixture(scope="session")
+def scenario_runner(call_stack: Any) -> ScenarioRunner:
+    return ScenarioRunner(call_stack, call_stack.settings, CallerVoice.load(), call_stack.console)
+
+
+def _bookings(call_stack: Any, clinic: str, phone: str) -> list[dict[str, Any]]:
+    response = httpx.get(
+        f"{call_stack.urls.scheduling_api}/v1/clinics/{clinic}/bookings",
+        params={"phone": phone},
+        headers={"Authorization": f"Bearer {call_stack.scheduling_token}"},
+        timeout=10,
+    )
+    response.raise_for_status()
+    found: list[dict[str, Any]] = response.json()["bookings"]
+    return found
+
+
+@pytest.mark.parametrize("name", catalog.names())
+async def test_call_scenario_through_the_real_stack(
+    name: str, call_stack: Any, scenario_runner: ScenarioRunner
+) -> None:
+    scenario = catalog.load(name)
+    report = await scenario_runner.run(scenario)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / f"{name}.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
+
+    failed = [check for check in report["checks"] if not check["passed"]]
+    assert not failed, f"{name} failed:\n{render.full(report)}"
+    for expected in scenario.expect.bookings:
+        stored = _bookings(call_stack, scenario.clinic, expected.patient_phone)
+        assert any(
+            booking["status"] == expected.status
+            and (
+                expected.appointment_type is None
+                or booking["appointment_type"] == expected.appointment_type
+            )
+            for booking in stored
+        ), f"no {expected.status} {expected.appointment_type} booking stored: {stored}"
+    if scenario.turns:
+        assert len(report["turns"]) == len(scenario.turns)
+        assert all(turn["e2e_ms"] is not None for turn in report["turns"])
+
+
+def test_stage_metrics_appeared_on_the_worker(call_stack: Any) -> None:
+    """After the calls above, the worker's /metrics carries every stage with observations."""
+    samples = parse(httpx.get(call_stack.urls.worker_metrics, timeout=10).text)
+    for stage in ("end_of_utterance", "transcription", "llm_ttft", "tts_ttfb", "end_to_end"):
+        observed = histogram(samples, STAGE_HISTOGRAM, {"stage": stage})
+        assert observed.count > 0, f"no {stage} observation on the worker's /metrics"
+        assert observed.total > 0

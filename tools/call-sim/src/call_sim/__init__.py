@@ -1,0 +1,1 @@
+"""Bright Smile call simulator: whole calls through the real stack, offline."""
