@@ -8,8 +8,9 @@ receptionist: it checks that the caller's words reached the room (pocketsphinx),
 sets `lk.agent.state` and sends `lk.transcription` text streams the way LiveKit Agents 1.x
 does (see `livekit/agents/voice/room_io/_output.py`). Nothing in between is mocked.
 
-The full-stack version swaps the stand-in for the real agent worker: see the docstring of
-`test_web_call_with_the_standin_receptionist`.
+`test_web_books_a_cleaning_with_the_real_receptionist` swaps the stand-in for the whole
+local stack (tests/conftest.py's `call_stack`): the real agent worker against provider-sim,
+and a booking that must end up in the real scheduling API.
 """
 
 from __future__ import annotations
@@ -673,12 +674,8 @@ async def test_web_call_with_the_standin_receptionist(
 ) -> None:
     """The path a person takes: Call, speak, see and hear the receptionist, mute, hang up.
 
-    Full-stack version (once the stack fixture exists): start the agent worker, provider-sim
-    and the scheduling API and point this token service's LIVEKIT_URL at the stack's server;
-    drop `StandInReceptionist` and its `caller_said`/`speak` steps; instead wait for a
-    receptionist line (the greeting), a caller line, and a second receptionist line (the
-    answer); keep the `agentAudio` probe and the screenshot; afterwards find the booking in
-    the scheduling API.
+    The stand-in controls every state and word, so the page's rendering of each can be
+    checked exactly; the full-stack test below proves the same page with the real agent.
     """
     origin = token_service.base_url
     page = await browser.new_page()
@@ -960,3 +957,117 @@ async def test_web_reconnects_after_the_connection_drops(
         for receptionist in receptionists:
             await receptionist.leave()
         await page.close()
+
+
+# --- the full local stack: the real agent worker ------------------------------------------
+
+BOOKING_PHONE = "+14155550132"  # the booking scenario's patient
+LEAD_SILENCE_SECONDS = 4.0
+TRAILING_SILENCE_SECONDS = 4.0
+
+
+def _caller_turn_wav(voice: Any, text: str, path: Path) -> Path:
+    """One caller turn per loop of Chromium's fake microphone: silence, `text`, silence.
+
+    The first utterance starts LEAD_SILENCE_SECONDS after Call, once the greeting is over.
+    The 8 s between utterances outlast the receptionist's longest answer (the read-back,
+    about 5 s after the caller stops), so the caller never talks over a real answer. After a
+    short answer the stack's 3 s silence timeout may fire first: the receptionist starts its
+    "Are you still there?" nudge and the next utterance cuts it off, which is harmless (it
+    cannot reach the goodbye, which needs 3 s of silence after the nudge).
+    """
+    speech = _speak(voice, text)
+    lead = np.zeros(round(SAMPLE_RATE * LEAD_SILENCE_SECONDS), dtype=np.int16)
+    trail = np.zeros(round(SAMPLE_RATE * TRAILING_SILENCE_SECONDS), dtype=np.int16)
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(SAMPLE_RATE)
+        wav.writeframes(np.concatenate([lead, speech, trail]).tobytes())
+    return path
+
+
+async def _booking_ids(call_stack: Any, phone: str) -> dict[str, dict[str, Any]]:
+    async with httpx.AsyncClient() as client:
+        response = await client.get(
+            f"{call_stack.urls.scheduling_api}/v1/clinics/{CLINIC_ID}/bookings",
+            params={"phone": phone},
+            headers={"Authorization": f"Bearer {call_stack.scheduling_token}"},
+            timeout=10,
+        )
+    response.raise_for_status()
+    return {booking["booking_id"]: booking for booking in response.json()["bookings"]}
+
+
+async def test_web_books_a_cleaning_with_the_real_receptionist(
+    web_dist: Path,
+    call_stack: Any,
+    chromium: Path,
+    piper_voice: Any,
+    tmp_path: Path,
+) -> None:
+    """The whole system from a browser: the token service's page, the real agent worker
+    (its production plugins against provider-sim), the real scheduling API.
+
+    provider-sim runs the booking scenario's model script in scripted STT mode: each time
+    an utterance of the fake microphone ends, it hears the scenario's next caller line
+    (request → option, name and phone → "yes" → goodbye), whatever the audio says.
+    """
+    from call_sim import catalog
+    from call_sim.clients import ProviderSim
+
+    scenario = catalog.load("booking")
+    assert call_stack.urls.provider_sim is not None, "the call stack must be offline"
+    await ProviderSim(call_stack.urls.provider_sim).load_script(scenario.provider_script_yaml())
+    known_bookings = await _booking_ids(call_stack, BOOKING_PHONE)
+    origin = call_stack.urls.token_service
+    async with httpx.AsyncClient() as client:
+        served = await client.get(f"{origin}/", timeout=5)
+    assert served.status_code == 200, (
+        f"the stack's token service does not serve {web_dist} (built after it started?)"
+    )
+
+    wav = _caller_turn_wav(piper_voice, scenario.turns[0].caller, tmp_path / "caller.wav")
+    browser = await Browser.launch(
+        ["--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={wav}"],
+        tmp_path / "browser-driver.log",
+    )
+    page = await browser.new_page()
+    try:
+        assert await page.goto(f"{origin}/?clinic_id={CLINIC_ID}") == 200
+        assert await page.status() == "Ready"
+        await page.click(button("Call"))
+        await page.wait_for(button("Hang up"))
+        await page.wait_for(".bsc-status-label", has_text="Speaking", within=20)
+        await page.wait_for(".bsc-line--receptionist", has_text="How can I help you today")
+
+        async def receptionist_audible() -> dict[str, Any] | None:
+            audio: dict[str, Any] = await page.probe("agentAudio")
+            return audio if audio["found"] and audio["peak"] > 0.05 else None
+
+        audio = await wait_until(receptionist_audible, within=20)
+        assert not audio["paused"], audio
+        assert audio["advanced"] > 0.5, audio
+
+        await page.wait_for(".bsc-line--caller", has_text="book a cleaning", within=20)
+
+        async def answered() -> list[dict[str, str]] | None:
+            lines = await page.transcript("receptionist")
+            return lines if any("Which would you like" in line["text"] for line in lines) else None
+
+        await wait_until(answered, within=20)
+        await page.screenshot(ARTIFACTS / "web-call-full-stack.png")
+
+        async def booked() -> list[dict[str, Any]]:
+            found = await _booking_ids(call_stack, BOOKING_PHONE)
+            return [b for key, b in found.items() if key not in known_bookings]
+
+        new_bookings = await wait_until(booked, within=60)
+        assert [(b["status"], b["appointment_type"]) for b in new_bookings] == [
+            ("confirmed", "cleaning")
+        ], new_bookings
+        await page.wait_for(".bsc-line--receptionist", has_text="is confirmed")
+        await page.wait_for(".bsc-status-label", has_text="Call ended", within=30)
+    finally:
+        await page.close()
+        await browser.close()
