@@ -6,6 +6,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from livekit.agents.tokenize import blingfire
 from receptionist.booking_flow import (
     BookingDetails,
     CancellationDetails,
@@ -13,8 +14,11 @@ from receptionist.booking_flow import (
     ConfirmationRequired,
     Refusal,
     Reply,
+    RescheduleDetails,
     booking_read_back,
+    cancellation_read_back,
     classify_reply,
+    reschedule_read_back,
     same_caller,
 )
 
@@ -127,11 +131,43 @@ def test_a_new_read_back_replaces_the_old_one() -> None:
 def test_read_back_text_is_spoken_style() -> None:
     text = booking_read_back(DETAILS, CHICAGO, date(2026, 11, 30))
     assert text == (
-        "Let me read that back: a cleaning with Maria Lopez, RDH on Tuesday, December 1st at "
-        "10:30 in the morning, for Maria Garcia, and the best number to reach you is "
+        "Let me read that back. A cleaning with Maria Lopez, RDH on Tuesday, December 1st at "
+        "10:30 in the morning. That's for Maria Garcia, and the best number to reach you is "
         "5 1 2, 5 5 5, 0 1 8 7. Is that all correct?"
     )
     assert "opaque-slot" not in text
+
+
+TODAY = date(2026, 11, 30)
+READ_BACKS = {
+    "booking": booking_read_back(DETAILS, CHICAGO, TODAY),
+    "reschedule": reschedule_read_back(
+        RescheduleDetails(
+            booking_id="b-1",
+            old_start=DETAILS.starts_at,
+            new_slot_id="opaque-new-slot",
+            new_start=datetime(2026, 12, 3, 14, 0, tzinfo=CHICAGO),
+            appointment_type_name="Cleaning",
+            provider_name="Maria Lopez, RDH",
+        ),
+        CHICAGO,
+        TODAY,
+    ),
+    "cancellation": cancellation_read_back(
+        CancellationDetails("b-1", DETAILS.starts_at, "Cleaning"), CHICAGO, TODAY
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(READ_BACKS))
+def test_read_back_opens_with_a_short_sentence_the_tts_can_speak_at_once(kind: str) -> None:
+    """The TTS starts speaking after the first sentence its tokenizer emits; a short one
+    means the caller hears the read-back start after a few tokens, not the whole list."""
+    text = READ_BACKS[kind]
+    sentences = blingfire.SentenceTokenizer().tokenize(text)  # the Cartesia plugin's default
+    assert len(sentences[0].split()) <= 6, sentences[0]
+    assert len(sentences) >= 3, sentences
+    assert " ".join(sentences) == text
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
 import pytest
 from receptionist.scheduling_client import (
     InvalidSlot,
@@ -160,11 +162,85 @@ async def test_callbacks_are_not_resent_once_they_may_have_arrived(flaky: FlakyS
     assert len(flaky.requests) == 1
 
 
-async def test_connection_refused_is_unavailable() -> None:
-    client = SchedulingClient("http://127.0.0.1:9", "t", max_attempts=2, backoff_seconds=0.01)
+class CountingTransport(httpx.AsyncHTTPTransport):
+    """The real HTTP transport, recording every attempt the client makes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts: list[httpx.Request] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.attempts.append(request)
+        return await super().handle_async_request(request)
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port with nothing listening: connecting to it is refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A loopback port that accepts connections but never answers: every request times out."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        yield int(listener.getsockname()[1])
+
+
+def client_on_port(port: int, transport: CountingTransport, **options: Any) -> SchedulingClient:
+    settings: dict[str, Any] = {"max_attempts": 5, "backoff_seconds": 0.01} | options
+    return SchedulingClient(
+        f"http://127.0.0.1:{port}", "t", timeout_seconds=2, transport=transport, **settings
+    )
+
+
+async def test_connection_refused_gets_one_quick_retry_not_the_full_backoff(
+    closed_port: int,
+) -> None:
+    transport = CountingTransport()
+    client = client_on_port(closed_port, transport)
+    with pytest.raises(SchedulingUnavailable, match="refused"):
+        await client.get_clinic("bright-smile")
+    await client.aclose()
+    assert len(transport.attempts) == 2
+
+
+async def test_refused_attempts_are_a_setting(closed_port: int) -> None:
+    transport = CountingTransport()
+    client = client_on_port(closed_port, transport, refused_max_attempts=1)
     with pytest.raises(SchedulingUnavailable):
         await client.get_clinic("bright-smile")
     await client.aclose()
+    assert len(transport.attempts) == 1
+
+
+async def test_refused_booking_retry_reuses_the_idempotency_key(closed_port: int) -> None:
+    transport = CountingTransport()
+    client = client_on_port(closed_port, transport)
+    with pytest.raises(SchedulingUnavailable):
+        await book(client, key="key-refused")
+    await client.aclose()
+    assert [r.headers["idempotency-key"] for r in transport.attempts] == ["key-refused"] * 2
+
+
+async def test_timeouts_keep_the_full_bounded_retries(silent_port: int) -> None:
+    transport = CountingTransport()
+    client = SchedulingClient(
+        f"http://127.0.0.1:{silent_port}",
+        "t",
+        timeout_seconds=0.1,
+        max_attempts=3,
+        backoff_seconds=0.01,
+        transport=transport,
+    )
+    with pytest.raises(SchedulingUnavailable, match="Timeout"):
+        await client.availability("bright-smile", appointment_type="cleaning")
+    await client.aclose()
+    assert len(transport.attempts) == 3
 
 
 async def test_slot_taken_carries_the_alternatives(flaky: FlakyServer) -> None:

@@ -161,11 +161,19 @@ class ConfirmationFlow:
         self._pending = None
 
 
+# Each read-back opens with a short sentence of its own: the TTS speaks a sentence as soon as
+# it is complete, so the caller hears audio after a handful of tokens instead of waiting for
+# the whole list of details. (It stays at least 20 characters long, the TTS sentence
+# tokenizer's minimum; anything shorter is merged into the next sentence.)
+_READ_BACK_OPENING = "Let me read that back."
+_CONFIRM_OPENING = "Let me just confirm that."
+
+
 def booking_read_back(details: BookingDetails, tz: ZoneInfo, today: date) -> str:
     when = spoken_datetime(details.starts_at, tz, today)
     return (
-        f"Let me read that back: a {details.appointment_type_name.lower()} with "
-        f"{details.provider_name} on {when}, for {details.patient_name}, and the best "
+        f"{_READ_BACK_OPENING} A {details.appointment_type_name.lower()} with "
+        f"{details.provider_name} on {when}. That's for {details.patient_name}, and the best "
         f"number to reach you is {spoken_phone(details.patient_phone)}. Is that all correct?"
     )
 
@@ -174,7 +182,7 @@ def reschedule_read_back(details: RescheduleDetails, tz: ZoneInfo, today: date) 
     old = spoken_datetime(details.old_start, tz, today)
     new = spoken_datetime(details.new_start, tz, today)
     return (
-        f"Just to confirm: I'll move your {details.appointment_type_name.lower()} from "
+        f"{_CONFIRM_OPENING} I'll move your {details.appointment_type_name.lower()} from "
         f"{old} to {new} with {details.provider_name}. Shall I go ahead?"
     )
 
@@ -182,8 +190,8 @@ def reschedule_read_back(details: RescheduleDetails, tz: ZoneInfo, today: date) 
 def cancellation_read_back(details: CancellationDetails, tz: ZoneInfo, today: date) -> str:
     when = spoken_datetime(details.starts_at, tz, today)
     return (
-        f"Just to confirm: you'd like to cancel your {details.appointment_type_name.lower()} "
-        f"on {when}. Is that right?"
+        f"{_CONFIRM_OPENING} You'd like to cancel your "
+        f"{details.appointment_type_name.lower()} on {when}. Is that right?"
     )
 
 

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     scheduling_api_timeout_seconds: float = Field(default=2.0, gt=0)
     scheduling_api_max_attempts: int = Field(default=3, ge=1, le=10)
     scheduling_api_backoff_seconds: float = Field(default=0.2, ge=0)
+    # a refused connection (nothing listening) will not heal within the backoff: fail fast
+    scheduling_api_refused_max_attempts: int = Field(default=2, ge=1, le=10)
+    scheduling_api_refused_retry_seconds: float = Field(default=0.05, ge=0)
     profile_cache_ttl_seconds: float = Field(default=60.0, ge=0)
 
     # Speech and language providers

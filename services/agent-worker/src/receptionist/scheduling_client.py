@@ -1,9 +1,11 @@
 """Adapter for the scheduling API (contract v1) over one shared `httpx.AsyncClient`.
 
 Short timeouts keep the caller from waiting in silence; bounded retries with backoff ride
-out a pod restart. A booking retry re-sends the *same* Idempotency-Key, so a retry after a
-lost response can never create a second booking. API errors become typed exceptions the
-agent turns into sentences the model can act on.
+out a pod restart. A refused connection (nothing listening) gets only one quick retry: it
+will not heal within the backoff, and every retry is dead air on the call. A booking retry
+re-sends the *same* Idempotency-Key, so a retry after a lost response can never create a
+second booking. API errors become typed exceptions the agent turns into sentences the model
+can act on.
 """
 
 from __future__ import annotations
@@ -75,6 +77,8 @@ class SchedulingClient:
         timeout_seconds: float = 2.0,
         max_attempts: int = 3,
         backoff_seconds: float = 0.2,
+        refused_max_attempts: int = 2,
+        refused_retry_seconds: float = 0.05,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._http = httpx.AsyncClient(
@@ -85,6 +89,8 @@ class SchedulingClient:
         )
         self._max_attempts = max_attempts
         self._backoff_seconds = backoff_seconds
+        self._refused_max_attempts = refused_max_attempts
+        self._refused_retry_seconds = refused_retry_seconds
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -206,13 +212,16 @@ class SchedulingClient:
         error or 5xx, other requests only when the connection was never made."""
         safe_to_resend = method == "GET" if retry_after_send is None else retry_after_send
         last_problem = "no attempt made"
+        refusals = 0
         for attempt in range(1, self._max_attempts + 1):
+            refused = False
             try:
                 response = await self._http.request(
                     method, path, params=params, json=json, headers=headers
                 )
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 last_problem = type(exc).__name__
+                refused = _connection_refused(exc)
             except httpx.TransportError as exc:
                 last_problem = type(exc).__name__
                 if not safe_to_resend:
@@ -223,13 +232,34 @@ class SchedulingClient:
                 last_problem = f"HTTP {response.status_code}"
                 if not safe_to_resend:
                     break
+            if refused:
+                refusals += 1
+                last_problem = "connection refused"
+                if refusals >= self._refused_max_attempts:
+                    break
+                delay = self._refused_retry_seconds
+            else:
+                delay = self._backoff_seconds * 2 ** (attempt - 1)
             if attempt < self._max_attempts:
                 logger.warning(
                     "scheduling api attempt failed, retrying",
                     extra={"attempt": attempt, "problem": last_problem, "method": method},
                 )
-                await asyncio.sleep(self._backoff_seconds * 2 ** (attempt - 1))
+                await asyncio.sleep(delay)
         raise SchedulingUnavailable(f"scheduling api unavailable: {last_problem}")
+
+
+def _connection_refused(exc: BaseException) -> bool:
+    """Whether nothing was listening: a ConnectionRefusedError somewhere in the cause chain
+    (httpx wraps httpcore, which wraps the socket error)."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, ConnectionRefusedError):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _parse(response: httpx.Response) -> dict[str, Any]:

@@ -82,6 +82,8 @@ def prepare_process(proc: JobProcess) -> None:
         timeout_seconds=settings.scheduling_api_timeout_seconds,
         max_attempts=settings.scheduling_api_max_attempts,
         backoff_seconds=settings.scheduling_api_backoff_seconds,
+        refused_max_attempts=settings.scheduling_api_refused_max_attempts,
+        refused_retry_seconds=settings.scheduling_api_refused_retry_seconds,
     )
     proc.userdata["resources"] = ProcessResources(
         vad=load_vad(),
