@@ -282,25 +282,17 @@ class Receptionist(_FrontDesk):
         """
         details = self._booking_details(option, patient_name, patient_phone)
         self._authorize(context, details)
-        bookings = get_metrics().bookings
-        try:
-            booking = await self.scheduling.create_booking(
+        booking = await self._commit_change(
+            details,
+            self.scheduling.create_booking(
                 self.clinic_id,
                 slot_id=details.slot_id,
                 patient_name=details.patient_name,
                 patient_phone=details.patient_phone,
                 idempotency_key=self._idempotency_key(details),
-            )
-        except SlotUnavailable as exc:
-            bookings.labels(outcome="conflict").inc()
-            self._flow.complete()
-            raise self._slot_taken(exc) from None
-        except SchedulingError as exc:
-            bookings.labels(outcome="failed").inc()
-            raise self._booking_failure(exc) from None
-        bookings.labels(outcome="created").inc()
-        self._flow.complete()
-        self._idempotency_keys.pop(details, None)
+            ),
+            outcome="created",
+        )
         when = spoken_datetime(booking.start, self._tz, self._today())
         return (
             f"Booked. Tell the caller their {details.appointment_type_name.lower()} with "
@@ -364,24 +356,16 @@ class Receptionist(_FrontDesk):
         """
         details = self._reschedule_details(appointment, option)
         self._authorize(context, details)
-        bookings = get_metrics().bookings
-        try:
-            moved = await self.scheduling.reschedule_booking(
+        moved = await self._commit_change(
+            details,
+            self.scheduling.reschedule_booking(
                 self.clinic_id,
                 details.booking_id,
                 slot_id=details.new_slot_id,
                 idempotency_key=self._idempotency_key(details),
-            )
-        except SlotUnavailable as exc:
-            bookings.labels(outcome="conflict").inc()
-            self._flow.complete()
-            raise self._slot_taken(exc) from None
-        except SchedulingError as exc:
-            bookings.labels(outcome="failed").inc()
-            raise self._booking_failure(exc) from None
-        bookings.labels(outcome="rescheduled").inc()
-        self._flow.complete()
-        self._idempotency_keys.pop(details, None)
+            ),
+            outcome="rescheduled",
+        )
         self._refs.replace_booking(appointment, moved)
         when = spoken_datetime(moved.start, self._tz, self._today())
         return f"Moved. Tell the caller their appointment is now on {when}."
@@ -410,16 +394,13 @@ class Receptionist(_FrontDesk):
         """
         details = self._cancellation_details(appointment)
         self._authorize(context, details)
-        bookings = get_metrics().bookings
-        try:
-            cancelled = await self.scheduling.cancel_booking(
+        cancelled = await self._commit_change(
+            details,
+            self.scheduling.cancel_booking(
                 self.clinic_id, details.booking_id, reason="cancelled by caller by phone"
-            )
-        except SchedulingError as exc:
-            bookings.labels(outcome="failed").inc()
-            raise self._booking_failure(exc) from None
-        bookings.labels(outcome="cancelled").inc()
-        self._flow.complete()
+            ),
+            outcome="cancelled",
+        )
         self._refs.replace_booking(appointment, cancelled)
         policy = self.profile.policies.get("cancellation")
         mention = f" If it fits, mention the cancellation policy: {policy}" if policy else ""
@@ -524,6 +505,29 @@ class Receptionist(_FrontDesk):
             get_metrics().bookings.labels(outcome="refused_unconfirmed").inc()
             logger.info("change refused", extra={"refusal": refusal.refusal.value})
             raise ToolError(refusal.guidance) from None
+
+    async def _commit_change(
+        self, details: ChangeDetails, change: Awaitable[Booking], *, outcome: str
+    ) -> Booking:
+        """Runs an authorised change to the appointment book and counts how it ended.
+
+        A taken slot or a failure becomes a `ToolError` the model can act on; a taken slot
+        also ends the read-back, since the caller must now choose another time.
+        """
+        bookings = get_metrics().bookings
+        try:
+            result = await change
+        except SlotUnavailable as exc:
+            bookings.labels(outcome="conflict").inc()
+            self._flow.complete()
+            raise self._slot_taken(exc) from None
+        except SchedulingError as exc:
+            bookings.labels(outcome="failed").inc()
+            raise self._booking_failure(exc) from None
+        bookings.labels(outcome=outcome).inc()
+        self._flow.complete()
+        self._idempotency_keys.pop(details, None)
+        return result
 
     def _idempotency_key(self, details: ChangeDetails) -> str:
         return self._idempotency_keys.setdefault(details, new_idempotency_key())
