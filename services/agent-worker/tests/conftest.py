@@ -42,7 +42,7 @@ class ScriptedLLM(llm.LLM):
     """Plays back queued replies, one per LLM request, and records every request.
 
     A step may be a function of the chat context, to answer like a model that reads the
-    instructions and the last tool output (e.g. speak the read-back text it was given).
+    instructions and the last tool output (e.g. speak the options it was given).
     """
 
     def __init__(self) -> None:
@@ -126,7 +126,8 @@ class Script:
 
     @staticmethod
     def speak_tool_result(prefix: str = "") -> Callable[[ChatContext], Reply]:
-        """Say what the last tool returned (a read-back, the options, an apology cue)."""
+        """Say what the last tool returned (the options, an apology cue). Confirm tools
+        speak their read-back themselves, so no step follows them."""
 
         def step(chat_ctx: ChatContext) -> Reply:
             return Reply(text=f"{prefix}{last_tool_output(chat_ctx).output}")

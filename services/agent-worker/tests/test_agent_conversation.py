@@ -38,15 +38,27 @@ async def offer_times(call, script, appointment_type: str = "cleaning") -> str:
     return output.output
 
 
-async def read_back_booking(call, script, option: str, name: str, phone: str) -> str:
-    details = {"option": option, "patient_name": name, "patient_phone": phone}
-    call.llm.queue(script.call("confirm_booking_details", **details), script.speak_tool_result())
-    result = await call.session.run(user_input=f"{option} please. I'm {name}, {phone}")
-    result.expect.next_event().is_function_call(name="confirm_booking_details")
+async def confirm_and_hear_read_back(call, script, tool: str, user_input: str, **args) -> str:
+    """Call a confirm tool; the tool itself speaks the read-back, with no second LLM round."""
+    requests_before = len(call.llm.requests)
+    call.llm.queue(script.call(tool, **args))
+    result = await call.session.run(user_input=user_input)
+    result.expect.next_event().is_function_call(name=tool)
     output = result.expect.next_event().is_function_call_output().event().item
     assert not output.is_error, output.output
-    result.expect.next_event().is_message(role="assistant")
-    return output.output
+    spoken = result.expect.next_event().is_message(role="assistant").event().item.text_content
+    result.expect.no_more_events()
+    assert len(call.llm.requests) == requests_before + 1  # one LLM round: the tool call
+    assert spoken in output.output  # the model is told what was already read back
+    assert "do not repeat" in output.output
+    return spoken
+
+
+async def read_back_booking(call, script, option: str, name: str, phone: str) -> str:
+    details = {"option": option, "patient_name": name, "patient_phone": phone}
+    return await confirm_and_hear_read_back(
+        call, script, "confirm_booking_details", f"{option} please. I'm {name}, {phone}", **details
+    )
 
 
 async def test_greets_as_the_clinic_from_the_profile(call, profile) -> None:
@@ -118,8 +130,7 @@ async def test_refuses_to_book_without_the_callers_yes(call, script, scheduling_
 
     # 2. read back and book in the same breath, before the caller answered
     call.llm.queue(
-        script.Reply(calls=[("confirm_booking_details", details)]),
-        script.call("book_appointment", **details),
+        script.Reply(calls=[("confirm_booking_details", details), ("book_appointment", details)]),
         script.say("Is that right?"),
     )
     result = await call.session.run(user_input="Yes just book it")
@@ -176,9 +187,10 @@ async def test_reschedules_after_verification_and_yes(call, script, scheduling_a
         if call.agent._refs.slot(ref) and call.agent._refs.slot(ref).slot_id != first["slot_id"]
     )
     args = {"appointment": "appointment-1", "option": option}
-    call.llm.queue(script.call("confirm_reschedule_details", **args), script.speak_tool_result())
-    result = await call.session.run(user_input="The other one works")
-    assert "move your cleaning" in result.expect.contains_function_call_output().event().item.output
+    read_back = await confirm_and_hear_read_back(
+        call, script, "confirm_reschedule_details", "The other one works", **args
+    )
+    assert "move your cleaning" in read_back
 
     call.llm.queue(script.call("reschedule_appointment", **args), script.speak_tool_result())
     result = await call.session.run(user_input="Yes, go ahead")
@@ -214,12 +226,10 @@ async def test_cancels_after_verification_and_yes(call, script, scheduling_api) 
     )
     await call.session.run(user_input="I want to cancel my appointment")
 
-    call.llm.queue(
-        script.call("confirm_cancellation_details", appointment="appointment-1"),
-        script.speak_tool_result(),
+    read_back = await confirm_and_hear_read_back(
+        call, script, "confirm_cancellation_details", "That one", appointment="appointment-1"
     )
-    result = await call.session.run(user_input="That one")
-    assert "cancel your exam" in result.expect.contains_function_call_output().event().item.output
+    assert "cancel your exam" in read_back
 
     call.llm.queue(
         script.call("cancel_appointment", appointment="appointment-1"), script.speak_tool_result()

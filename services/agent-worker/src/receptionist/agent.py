@@ -254,7 +254,7 @@ class Receptionist(_FrontDesk):
     @measured
     async def confirm_booking_details(
         self, context: RunContext[None], option: str, patient_name: str, patient_phone: str
-    ) -> str:
+    ) -> llm.ToolResult:
         """Read the booking details back before booking. Call this once the caller has
         chosen a time and given their full name and phone number.
 
@@ -332,7 +332,7 @@ class Receptionist(_FrontDesk):
     @measured
     async def confirm_reschedule_details(
         self, context: RunContext[None], appointment: str, option: str
-    ) -> str:
+    ) -> llm.ToolResult:
         """Read back a move of an existing appointment to a new time, before moving it.
 
         Args:
@@ -374,7 +374,7 @@ class Receptionist(_FrontDesk):
     @measured
     async def confirm_cancellation_details(
         self, context: RunContext[None], appointment: str
-    ) -> str:
+    ) -> llm.ToolResult:
         """Read back which appointment will be cancelled, before cancelling it.
 
         Args:
@@ -494,9 +494,22 @@ class Receptionist(_FrontDesk):
             appointment_type_name=self._type_name(booking.appointment_type),
         )
 
-    def _read_back(self, context: RunContext[None], details: ChangeDetails, text: str) -> str:
+    def _read_back(
+        self, context: RunContext[None], details: ChangeDetails, text: str
+    ) -> llm.ToolResult:
+        """Speak the read-back straight to the TTS and end the turn without another LLM round.
+
+        `say` is queued behind this tool's own speech, so anything the model said in the same
+        step plays first and the read-back is never interleaved with it. It is not awaited:
+        it only plays once this step is done. The `say` adds an assistant message, never a
+        caller turn, so the caller's answer is still the first caller turn after it.
+        """
         self._flow.read_back(details, caller_turns_so_far=len(_caller_utterances(context)))
-        return f"Read this to the caller word for word, then wait for their answer: {text}"
+        context.session.say(text)
+        return llm.ToolResult(
+            f"Already read back to the caller: {text} Wait for their answer; do not repeat it.",
+            reply_required=False,
+        )
 
     def _authorize(self, context: RunContext[None], details: ChangeDetails) -> None:
         try:
