@@ -10,6 +10,7 @@ and the bookings are looked up again here, straight from the scheduling API.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,3 +77,47 @@ def test_stage_metrics_appeared_on_the_worker(call_stack: Any) -> None:
         observed = histogram(samples, STAGE_HISTOGRAM, {"stage": stage})
         assert observed.count > 0, f"no {stage} observation on the worker's /metrics"
         assert observed.total > 0
+
+
+@pytest.fixture(scope="module")
+def thread_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The same system with the worker's calls as threads of one process
+    (`JOB_EXECUTOR=thread`), started only for the test below."""
+    from call_sim.config import Settings
+    from call_sim.stack import Stack, StackError
+
+    settings = Settings(
+        workdir=tmp_path_factory.mktemp("thread-stack"),
+        providers="simulated",
+        job_executor="thread",
+        silence_timeout_seconds=3.0,
+        tts_ms_per_character=20.0,
+        pause_seconds=0.25,
+        agent_quiet_seconds=0.5,
+    )
+    stack = Stack(settings)
+    try:
+        stack.start()
+    except StackError as error:
+        pytest.fail(f"the thread-executor stack did not start: {error}", pytrace=False)
+    yield stack
+    stack.stop()
+
+
+async def test_booking_call_with_the_thread_executor(thread_stack: Any) -> None:
+    """Calls as threads share one process: the booking lands, and the job's stage metrics
+    reach the same /metrics as with one process per call."""
+    runner = ScenarioRunner(
+        thread_stack, thread_stack.settings, CallerVoice.load(), thread_stack.console
+    )
+    scenario = catalog.load("booking")
+    report = await runner.run(scenario)
+    failed = [check for check in report["checks"] if not check["passed"]]
+    assert not failed, f"booking failed with JOB_EXECUTOR=thread:\n{render.full(report)}"
+    expected = scenario.expect.bookings[0]
+    stored = _bookings(thread_stack, scenario.clinic, expected.patient_phone)
+    assert any(booking["status"] == expected.status for booking in stored), stored
+    async with httpx.AsyncClient(timeout=10) as client:
+        samples = parse((await client.get(thread_stack.urls.worker_metrics)).text)
+    assert histogram(samples, STAGE_HISTOGRAM, {"stage": "end_to_end"}).count > 0
+    assert samples[("receptionist_sessions_total", (("outcome", "started"),))] == 1.0

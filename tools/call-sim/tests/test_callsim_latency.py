@@ -66,7 +66,7 @@ def test_when_the_llm_is_slower_than_turn_detection_the_config_costs_nothing() -
     rounds = [LlmRound("text", 11)]  # first sentence after 11 tokens: 0.3 + 10 × 12.5 ms
     ideal = first_audio_at(SIM, TurnDetection(), rounds)
     # STT final at 0.3 s starts the LLM (preemptive); the first sentence is ready at
-    # 0.725 s, after the 0.55 s VAD window; the TTS adds 0.12 s
+    # 0.725 s, after the 0.5 s commit; the TTS adds 0.12 s
     assert ideal == pytest.approx(0.845)
     split = breakdown(1.0, SIM, TurnDetection(), rounds)
     assert split is not None
@@ -80,7 +80,7 @@ def test_when_the_llm_is_slower_than_turn_detection_the_config_costs_nothing() -
 def test_when_turn_detection_is_slower_it_shows_as_its_own_line() -> None:
     fast = ProviderProfile(0.05, 0.0, 0.05, 0.001, 0.05)
     rounds = [LlmRound("text", 1)]
-    split = breakdown(0.9, fast, TurnDetection(vad_min_silence=0.55), rounds)
+    split = breakdown(0.9, fast, TurnDetection(vad_min_silence=0.55, preemptive_tts=False), rounds)
     assert split is not None
     # providers alone: 0.05 + 0.05 + 0.05; the turn is committed at 0.55, then TTS 0.05
     assert split.providers_ms == pytest.approx(150)
@@ -93,11 +93,23 @@ def test_when_turn_detection_is_slower_it_shows_as_its_own_line() -> None:
 def test_tools_wait_for_the_commit_and_each_round_adds_up() -> None:
     rounds = [LlmRound("tool", 5), LlmRound("text", 3)]
     with_preemption = first_audio_at(SIM, TurnDetection(), rounds)
-    # tool round: 0.3 + 0.3 + 4 × 0.0125 = 0.65 (after the 0.55 commit); text round:
+    # tool round: 0.3 + 0.3 + 4 × 0.0125 = 0.65 (after the 0.5 commit); text round:
     # 0.3 + 2 × 0.0125; then the TTS
     assert with_preemption == pytest.approx(0.65 + 0.325 + 0.12)
     without = first_audio_at(SIM, TurnDetection(preemptive_generation=False), rounds)
-    assert without == pytest.approx(0.55 + 0.35 + 0.325 + 0.12)
+    assert without == pytest.approx(0.5 + 0.35 + 0.325 + 0.12)
+
+
+def test_preemptive_tts_hides_the_tts_behind_a_slow_commit() -> None:
+    fast_llm = ProviderProfile(0.2, 0.1, 0.1, 0.001, 0.12)
+    rounds = [LlmRound("text", 1)]
+    slow_commit = TurnDetection(vad_min_silence=0.3, endpointing_min_delay=0.5)
+    # LLM done at 0.4; its audio is ready at 0.52 and waits for the 0.5 s commit: barely
+    assert first_audio_at(fast_llm, slow_commit, rounds) == pytest.approx(0.52)
+    later_commit = TurnDetection(vad_min_silence=0.3, endpointing_min_delay=0.7)
+    assert first_audio_at(fast_llm, later_commit, rounds) == pytest.approx(0.7)
+    no_preemptive_tts = TurnDetection(endpointing_min_delay=0.7, preemptive_tts=False)
+    assert first_audio_at(fast_llm, no_preemptive_tts, rounds) == pytest.approx(0.82)
 
 
 def test_a_turn_that_never_speaks_has_no_breakdown() -> None:

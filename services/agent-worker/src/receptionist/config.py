@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     cartesia_model: str = "sonic-3"
     cartesia_voice: str = DEFAULT_CARTESIA_VOICE
     noise_cancellation: bool = False
+    # browsers already apply AGC to the microphone (getUserMedia's autoGainControl); doing it
+    # again on the server costs ~8 % of a call's CPU for nothing. Turn on for phone lines.
+    input_auto_gain_control: bool = False
 
     # Turn handling
     turn_detection: Literal["vad", "stt"] = "vad"
@@ -61,6 +64,12 @@ class Settings(BaseSettings):
     min_interruption_duration_seconds: float = Field(default=0.5, ge=0)
     false_interruption_timeout_seconds: float = Field(default=2.0, gt=0)
     preemptive_generation: bool = True
+    # also synthesise the preemptive reply, so its first audio is ready the moment the turn
+    # is committed; costs TTS characters when the caller goes on speaking
+    preemptive_tts: bool = True
+    # Silero's silence window before it reports the end of speech. Kept well below
+    # ENDPOINTING_MIN_DELAY_SECONDS so that setting, not the VAD, decides the turn's end.
+    vad_min_silence_seconds: float = Field(default=0.3, gt=0)
     max_tool_steps: int = Field(default=4, ge=1)
     silence_timeout_seconds: float = Field(default=12.0, gt=0)
 
@@ -71,6 +80,9 @@ class Settings(BaseSettings):
     drain_timeout_seconds: int = Field(default=600, ge=0)
     load_threshold: float = Field(default=0.7, gt=0)
     num_idle_processes: int | None = Field(default=None, ge=0)
+    # process: one OS process per call (isolation; ~80 MB each). thread: calls share one
+    # process (a few MB each), bounded by one interpreter's CPU — size pods at ~1 core.
+    job_executor: Literal["process", "thread"] = "process"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
     def missing_provider_keys(self) -> list[str]:

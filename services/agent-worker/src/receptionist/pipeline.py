@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from livekit.agents import AgentSession, llm, stt, tts, vad
 from livekit.agents.types import NOT_GIVEN
@@ -33,9 +33,16 @@ class Pipeline:
     vad: vad.VAD | None = None
 
 
-def load_vad() -> vad.VAD:
+# The rate Silero and Deepgram both consume: the room resamples once, in native code, and
+# neither the VAD nor the STT stream resamples again in Python.
+INPUT_SAMPLE_RATE: Final = 16_000
+
+
+def load_vad(settings: Settings) -> vad.VAD:
     """Silero VAD; slow (model load), so it runs once per process in the setup hook."""
-    return silero.VAD.load()
+    return silero.VAD.load(
+        min_silence_duration=settings.vad_min_silence_seconds, sample_rate=INPUT_SAMPLE_RATE
+    )
 
 
 def build_pipeline(settings: Settings, *, voice_activity: vad.VAD) -> Pipeline:
@@ -45,6 +52,7 @@ def build_pipeline(settings: Settings, *, voice_activity: vad.VAD) -> Pipeline:
             language=settings.deepgram_language,
             api_key=settings.deepgram_api_key.get_secret_value(),
             base_url=settings.deepgram_base_url,
+            sample_rate=INPUT_SAMPLE_RATE,
         ),
         llm=openai.LLM(
             model=settings.openai_model,
@@ -76,7 +84,10 @@ def turn_handling(settings: Settings) -> TurnHandlingOptions:
             "min_duration": settings.min_interruption_duration_seconds,
             "false_interruption_timeout": settings.false_interruption_timeout_seconds,
         },
-        "preemptive_generation": {"enabled": settings.preemptive_generation},
+        "preemptive_generation": {
+            "enabled": settings.preemptive_generation,
+            "preemptive_tts": settings.preemptive_tts,
+        },
     }
 
 
@@ -93,7 +104,8 @@ def build_session(settings: Settings, pipeline: Pipeline) -> AgentSession[None]:
 
 
 def room_options(settings: Settings) -> RoomOptions:
-    """Room I/O: optional noise cancellation, and the room closes when the call ends."""
+    """Room I/O: 16 kHz input, optional noise cancellation and gain control, and the room
+    closes when the call ends."""
     noise_cancellation = None
     if settings.noise_cancellation:
         try:
@@ -105,6 +117,10 @@ def room_options(settings: Settings) -> RoomOptions:
                 "installed; continuing without it"
             )
     return RoomOptions(
-        audio_input=AudioInputOptions(noise_cancellation=noise_cancellation),
+        audio_input=AudioInputOptions(
+            sample_rate=INPUT_SAMPLE_RATE,
+            noise_cancellation=noise_cancellation,
+            auto_gain_control=settings.input_auto_gain_control,
+        ),
         delete_room_on_close=True,
     )

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from livekit.agents import AgentServer, JobContext, JobProcess, utils, vad
+from livekit.agents import AgentServer, JobContext, JobExecutorType, JobProcess, utils, vad
 from livekit.agents.telemetry import metrics as framework_metrics
 from livekit.agents.voice.events import CloseEvent
 
@@ -86,7 +86,7 @@ def prepare_process(proc: JobProcess) -> None:
         refused_retry_seconds=settings.scheduling_api_refused_retry_seconds,
     )
     proc.userdata["resources"] = ProcessResources(
-        vad=load_vad(),
+        vad=load_vad(settings),
         scheduling=scheduling,
         profiles=ProfileCache(
             scheduling.get_clinic, ttl_seconds=settings.profile_cache_ttl_seconds
@@ -184,6 +184,7 @@ def build_server(settings: Settings) -> AgentServer:
         options["num_idle_processes"] = settings.num_idle_processes
     server = AgentServer(
         setup_fnc=prepare_process,
+        job_executor_type=JobExecutorType(settings.job_executor),
         load_threshold=settings.load_threshold,
         drain_timeout=settings.drain_timeout_seconds,
         port=settings.health_port,

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     # the agent worker under test (anything else it reads can be exported as usual)
     silence_timeout_seconds: float = Field(default=12.0, gt=0)
     num_idle_processes: int = Field(default=1, ge=0)
+    # the worker's JOB_EXECUTOR: one process per call, or calls as threads of one process
+    job_executor: Literal["process", "thread"] = "process"
     # The worker's default load function measures the whole machine's CPU. Here one machine
     # also runs the callers, the SFU and provider-sim, so the production 0.7 would make the
     # worker refuse calls because of the simulator's own CPU (LiveKit does not retry the

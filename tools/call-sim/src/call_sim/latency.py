@@ -12,13 +12,14 @@ voiced frame of the reply. That time has three parts.
    is given); and the TTS time to first byte (`SIM_TTS_TTFB_MS`). Laid end to end, this is
    `providers_ms`, split into `stt_ms`, `llm_ms` and `tts_ms`.
 2. **Turn detection (our configuration)** — the agent commits the caller's turn only after
-   the VAD has heard `VAD_MIN_SILENCE_SECONDS` of silence (Silero's default, which the
-   worker uses) and at least `ENDPOINTING_MIN_DELAY_SECONDS` after the end of speech; with
-   preemptive generation the LLM starts on the STT final before that and the TTS starts
-   once the turn is committed (LiveKit Agents 1.8: `preemptive_tts` off), and tools run
-   only after the commit. The critical path of an infinitely fast system under that
-   configuration is `ideal_ms`; `turn_detection_ms = ideal_ms - providers_ms` is what the
-   configured windows add beyond the providers (zero when the providers are slower).
+   the VAD has heard `VAD_MIN_SILENCE_SECONDS` of silence and at least
+   `ENDPOINTING_MIN_DELAY_SECONDS` after the end of speech; with preemptive generation the
+   LLM starts on the STT final before that, with preemptive TTS the reply's first audio is
+   synthesised before the commit too (without it the TTS starts once the turn is
+   committed), and tools run only after the commit. The critical path of an infinitely
+   fast system under that configuration is `ideal_ms`;
+   `turn_detection_ms = ideal_ms - providers_ms` is what the configured windows add beyond
+   the providers (zero when the providers are slower).
 3. **System added** — `system_added_ms = e2e_ms - ideal_ms`: everything else. WebRTC both
    ways (Opus framing, the SFU, jitter buffers), the agent's VAD reaching its decision on
    audio that arrives late, framework scheduling, tool calls to the scheduling API,
@@ -42,7 +43,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-VAD_MIN_SILENCE_SECONDS = 0.55  # livekit-plugins-silero 1.8 default; the worker keeps it
+VAD_MIN_SILENCE_SECONDS = 0.3  # agent-worker VAD_MIN_SILENCE_SECONDS default
 ENDPOINTING_MIN_DELAY_SECONDS = 0.5  # agent-worker ENDPOINTING_MIN_DELAY_SECONDS default
 MIN_SENTENCE_CHARS = 20  # LiveKit's blingfire SentenceTokenizer defaults
 STREAM_CONTEXT_CHARS = 10
@@ -74,9 +75,10 @@ class TurnDetection:
     vad_min_silence: float = VAD_MIN_SILENCE_SECONDS
     endpointing_min_delay: float = ENDPOINTING_MIN_DELAY_SECONDS
     preemptive_generation: bool = True
+    preemptive_tts: bool = True
 
     def instant(self) -> TurnDetection:
-        return TurnDetection(0.0, 0.0, self.preemptive_generation)
+        return TurnDetection(0.0, 0.0, self.preemptive_generation, self.preemptive_tts)
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,8 @@ def first_audio_at(
     for llm_round in rounds:
         done = start + _llm_round_seconds(profile, llm_round)
         if llm_round.kind == "text":
+            if detection.preemptive_tts and detection.preemptive_generation:
+                return max(done + profile.tts_ttfb, committed)
             return max(done, committed) + profile.tts_ttfb
         start = max(done, committed)  # tools run once the turn is committed
     return None

@@ -56,12 +56,20 @@ def provider_profile(state: dict[str, Any]) -> ProviderProfile:
 
 
 def turn_detection(stack: Stack) -> TurnDetection:
-    min_delay = stack.worker_setting("ENDPOINTING_MIN_DELAY_SECONDS")
-    preemptive = stack.worker_setting("PREEMPTIVE_GENERATION")
+    def seconds(name: str, default: float) -> float:
+        value = stack.worker_setting(name)
+        return float(value) if value else default
+
+    def flag(name: str) -> bool:
+        return (stack.worker_setting(name) or "true").lower() not in ("0", "false", "no")
+
     return TurnDetection(
-        vad_min_silence=VAD_MIN_SILENCE_SECONDS,
-        endpointing_min_delay=float(min_delay) if min_delay else ENDPOINTING_MIN_DELAY_SECONDS,
-        preemptive_generation=(preemptive or "true").lower() not in ("0", "false", "no"),
+        vad_min_silence=seconds("VAD_MIN_SILENCE_SECONDS", VAD_MIN_SILENCE_SECONDS),
+        endpointing_min_delay=seconds(
+            "ENDPOINTING_MIN_DELAY_SECONDS", ENDPOINTING_MIN_DELAY_SECONDS
+        ),
+        preemptive_generation=flag("PREEMPTIVE_GENERATION"),
+        preemptive_tts=flag("PREEMPTIVE_TTS"),
     )
 
 

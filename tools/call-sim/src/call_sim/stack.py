@@ -546,6 +546,7 @@ class Stack:
             "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
             "SILENCE_TIMEOUT_SECONDS": str(self.settings.silence_timeout_seconds),
             "NUM_IDLE_PROCESSES": str(self.settings.num_idle_processes),
+            "JOB_EXECUTOR": self.settings.job_executor,
             "LOAD_THRESHOLD": str(self.settings.load_threshold),
             "DRAIN_TIMEOUT_SECONDS": "10",
             "LOG_LEVEL": "INFO",
@@ -576,8 +577,8 @@ class Stack:
         """Healthy (connected to LiveKit) and at least one job process warm, if asked for."""
         if httpx.get(self.urls.worker_health + "/", timeout=1.0).status_code != 200:
             return False
-        if self.settings.num_idle_processes == 0:
-            return True
+        if self.settings.num_idle_processes == 0 or self.settings.job_executor == "thread":
+            return True  # thread runners warm up inside the worker process, uncounted
         metrics = httpx.get(self.urls.worker_metrics, timeout=1.0).text
         for line in metrics.splitlines():
             if line.startswith("lk_agents_child_process_count"):

@@ -1,7 +1,7 @@
 """The caller's voice: Piper (en_US "joe", offline) at 48 kHz, LiveKit's native rate.
 
 Pauses inside a line are capped at 150 ms, below provider-sim's 200 ms STT endpointing and
-the agent's 550 ms VAD silence window, so one caller turn is exactly one utterance for both.
+the agent's 300 ms VAD silence window, so one caller turn is exactly one utterance for both.
 In scripted STT mode provider-sim reveals the whole caller line at the first end of
 utterance; a longer pause would hand the agent the full transcript before the caller
 finished, and the latency it measured would be flattering and wrong.
