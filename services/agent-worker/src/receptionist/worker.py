@@ -19,7 +19,7 @@ from livekit.agents import AgentServer, JobContext, JobExecutorType, JobProcess,
 from livekit.agents.telemetry import metrics as framework_metrics
 from livekit.agents.voice.events import CloseEvent
 
-from . import prompts
+from . import prompts, tool_schemas
 from .agent import FallbackReceptionist, Receptionist
 from .config import Settings, get_settings
 from .logs import install_redaction
@@ -76,6 +76,7 @@ def preinitialise_metrics(settings: Settings) -> None:
 def prepare_process(proc: JobProcess) -> None:
     """Setup hook: runs once in each job process before it takes a call."""
     settings = get_settings()
+    tool_schemas.install()
     scheduling = SchedulingClient(
         settings.scheduling_api_url,
         settings.scheduling_api_token.get_secret_value(),

@@ -108,6 +108,7 @@ async def list_models(request: Request) -> JSONResponse:
 
 @router.post("/v1/chat/completions", response_model=None)
 async def chat_completions(request: Request) -> JSONResponse | StreamingResponse:
+    arrived = time.monotonic()
     runtime = _runtime(request)
     if not runtime.authorized(_bearer(request)):
         runtime.metrics.count(Endpoint.CHAT_COMPLETIONS, Outcome.REJECTED)
@@ -137,26 +138,38 @@ async def chat_completions(request: Request) -> JSONResponse | StreamingResponse
     runtime.metrics.count(Endpoint.CHAT_COMPLETIONS, Outcome.OK)
     if not reply.scripted:
         runtime.metrics.fallback_replies.inc()
-    completion = _Completion(runtime, body, reply)
+    completion = _Completion(runtime, body, reply, arrived=arrived)
     if body.stream:
         return StreamingResponse(
             completion.stream(),
             media_type="text/event-stream",
             headers={"cache-control": "no-cache", "x-request-id": completion.id},
         )
-    await asyncio.sleep(completion.total_delay())
+    await asyncio.sleep(max(0.0, arrived + completion.total_delay() - time.monotonic()))
     return JSONResponse(completion.whole(), headers={"x-request-id": completion.id})
+
+
+async def _sleep_until(due: float) -> None:
+    wait = due - time.monotonic()
+    if wait > 0:
+        await asyncio.sleep(wait)
 
 
 class _Completion:
     """One scripted completion rendered in the OpenAI wire format."""
 
     def __init__(
-        self, runtime: SimRuntime, body: ChatCompletionRequest, reply: PlannedReply
+        self,
+        runtime: SimRuntime,
+        body: ChatCompletionRequest,
+        reply: PlannedReply,
+        *,
+        arrived: float,
     ) -> None:
         self.runtime = runtime
         self.body = body
         self.reply = reply
+        self.arrived = arrived  # the latencies count from the request's arrival
         self.id = "chatcmpl-" + secrets.token_hex(12)
         self.created = int(time.time())
         conversation = json.dumps(body.messages, sort_keys=True, default=str)
@@ -279,12 +292,16 @@ class _Completion:
         return deltas
 
     async def stream(self) -> AsyncIterator[str]:
-        await asyncio.sleep(self.runtime.latency.delay(Stage.LLM_TTFT, self.key))
+        """Each delta is due at a fixed offset from the request's arrival (time to first
+        token, then one token interval each), so the sim's own overhead does not add up."""
+        due = self.arrived + self.runtime.latency.delay(Stage.LLM_TTFT, self.key)
+        await _sleep_until(due)
         role_delta = {"role": "assistant", "content": "" if self.content_tokens else None}
         yield self._chunk({**role_delta, "refusal": None})
         for index, delta in enumerate(self._deltas()):
             if index > 0:
-                await asyncio.sleep(self._token_delay(index))
+                due += self._token_delay(index)
+                await _sleep_until(due)
             yield self._chunk(delta)
         yield self._chunk({}, self.finish_reason)
         if self._include_usage:

@@ -92,7 +92,8 @@ class TurnFigures(BaseModel):
     e2e_ms: float | None
     system_added_ms: float | None
     providers_ms: float | None
-    inbound_ms: float | None  # caller's speech end → the agent's end-of-speech anchor
+    inbound_ms: float | None  # caller's speech end → its audio reached the STT
+    agent_ms: float | None  # STT final → the agent's first audio, beyond the providers
     outbound_ms: float | None  # the agent's first audio frame → the caller hears it
 
 
@@ -167,6 +168,7 @@ async def _run_callers(spec: CallersSpec) -> CallersResult:
                         system_added_ms=turn.breakdown.system_added_ms if turn.breakdown else None,
                         providers_ms=turn.breakdown.providers_ms if turn.breakdown else None,
                         inbound_ms=turn.inbound_ms,
+                        agent_ms=turn.agent_ms,
                         outbound_ms=turn.outbound_ms,
                     )
                     for turn in turns
@@ -354,6 +356,7 @@ def _run_level(
     e2e = [t.e2e_ms for c in result.calls for t in c.turns if t.e2e_ms is not None]
     inbound = [t.inbound_ms for c in result.calls for t in c.turns if t.inbound_ms is not None]
     outbound = [t.outbound_ms for c in result.calls for t in c.turns if t.outbound_ms is not None]
+    in_agent = [t.agent_ms for c in result.calls for t in c.turns if t.agent_ms is not None]
     failed = sum(1 for c in result.calls if c.errors)
     worker_cpu = sampler.cpu_between("worker", start, end)
     pss, rss = sampler.peak_memory("worker", start, end)
@@ -369,7 +372,9 @@ def _run_level(
         "added_p50_ms": percentile(added, 0.5),
         "added_p95_ms": percentile(added, 0.95),
         "added_max_ms": max(added) if added else None,
-        "caller_to_agent_p50_ms": percentile(inbound, 0.5),
+        "caller_to_stt_p50_ms": percentile(inbound, 0.5),
+        "agent_p50_ms": percentile(in_agent, 0.5),
+        "agent_p95_ms": percentile(in_agent, 0.95),
         "agent_to_caller_p50_ms": percentile(outbound, 0.5),
         "worker_cores": worker_cpu / window,
         "worker_cores_per_call": worker_cpu / window / calls,

@@ -142,7 +142,8 @@ def bench_header() -> str:
         [
             heading("Concurrent calls against one agent worker"),
             f"  {'N':>3} {'fail':>4} {'turns':>5} {'e2e p50':>8} {'added p50':>9} {'p95':>5}"
-            f" {'Δp95':>5} {'worker cores':>12} {'cores/call':>10} {'PSS MB/call':>11}"
+            f" {'Δp95':>5} {'in':>4} {'agent':>5} {'out':>4} {'worker cores':>12}"
+            f" {'cores/call':>10} {'PSS MB/call':>11}"
             f" {'RSS MB/call':>11} {'callers':>7} {'SFU':>5} {'sim':>5} {'load':>5}",
         ]
     )
@@ -154,6 +155,8 @@ def bench_row(level: Mapping[str, Any]) -> str:
         f"  {level['calls']:>3} {level['failed']:>4} {level['turns']:>5}"
         f" {_ms(level['e2e_p50_ms']):>8} {_ms(level['added_p50_ms']):>9}"
         f" {_ms(level['added_p95_ms']):>5} {_ms(level['added_p95_increase_ms']):>5}"
+        f" {_ms(level['caller_to_stt_p50_ms']):>4} {_ms(level['agent_p50_ms']):>5}"
+        f" {_ms(level['agent_to_caller_p50_ms']):>4}"
         f" {level['worker_cores']:>12.2f} {level['worker_cores_per_call']:>10.3f}"
         f" {level['worker_pss_mb_per_call']:>11.0f} {level['worker_rss_mb_per_call']:>11.0f}"
         f" {level['callers_cores']:>7.2f} {level['livekit_cores']:>5.2f}"
@@ -167,7 +170,9 @@ def bench_conclusions(summary: Mapping[str, Any]) -> str:
     cpu_bound = result["worker_cpu_bound_calls_per_core"]
     lines = [
         "  added = e2e as the caller measured it − (simulated providers' critical path + our"
-        " turn-detection windows); Δp95 = growth of p95 added over N=1; cores = CPU seconds /"
+        " turn-detection windows), split at p50 into in (caller → STT: WebRTC in, audio"
+        " input, STT chunks), agent (STT final → first audio out, beyond the providers) and"
+        " out (WebRTC out); Δp95 = growth of p95 added over N=1; cores = CPU seconds /"
         " window seconds; callers/SFU/sim = the simulator's own callers, livekit-server and"
         " provider-sim on the same cores (not subtracted); load = peak lk_agents_worker_load.",
         f"  highest N with no failure and p95 added ≤ N=1 + 100 ms:"

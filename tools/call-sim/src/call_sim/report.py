@@ -57,7 +57,8 @@ class TurnAnalysis:
     reply: str | None
     e2e_ms: float | None
     agent_stages_ms: dict[str, float]
-    inbound_ms: float | None  # caller's speech end → the agent's end-of-speech anchor
+    inbound_ms: float | None  # caller's speech end → its audio reached the STT
+    agent_ms: float | None  # STT final → the agent's first audio out, beyond the providers
     outbound_ms: float | None  # the agent's first audio frame out → the caller hears it
     breakdown: Breakdown | None
 
@@ -69,9 +70,10 @@ class TurnAnalysis:
             "reply": self.reply,
             "e2e_ms": None if self.e2e_ms is None else round(self.e2e_ms, 1),
             "agent_stages_ms": {k: round(v, 1) for k, v in self.agent_stages_ms.items()},
-            "legs_ms": {
-                "caller_speech_end_to_agent_end_of_speech": _round(self.inbound_ms),
-                "agent_audio_out_to_caller": _round(self.outbound_ms),
+            "system_added_legs_ms": {
+                "caller_to_stt": _round(self.inbound_ms),
+                "agent": _round(self.agent_ms),
+                "agent_to_caller": _round(self.outbound_ms),
             },
             "breakdown_ms": self.breakdown.as_dict() if self.breakdown else None,
         }
@@ -118,18 +120,24 @@ def analyse_turns(
                 for key, name in REPLY_STAGES.items()
                 if key in reply.metrics
             }
-        inbound = None
-        if heard is not None and heard.stopped_speaking_at is not None:
-            inbound = (heard.stopped_speaking_at - stopped) * 1000
-        outbound = None
-        if reply is not None and reply.started_speaking_at is not None and turn.agent_audio_at:
-            outbound = (turn.agent_audio_at + wall_offset - reply.started_speaking_at) * 1000
         split = None
         e2e_ms = turn.latency_ms
         if profile is not None and e2e_ms is not None and turn.index < len(scenario.turns):
             steps = scenario.turns[turn.index].model
             rounds = rounds_before_speech(steps, reply.text if reply else None)
             split = breakdown(e2e_ms / 1000, profile, detection, rounds)
+        outbound = None
+        if reply is not None and reply.started_speaking_at is not None and turn.agent_audio_at:
+            outbound = (turn.agent_audio_at + wall_offset - reply.started_speaking_at) * 1000
+        inbound = agent_ms = None
+        final_at = _stt_final_at(heard)
+        if split is not None and final_at is not None:
+            # the STT final left provider-sim `stt_ms` after the caller's audio end reached it
+            inbound = (final_at - stopped) * 1000 - split.stt_ms
+            if reply is not None and reply.started_speaking_at is not None:
+                agent_ms = (reply.started_speaking_at - final_at) * 1000 - (
+                    split.ideal_ms - split.stt_ms
+                )
         analyses.append(
             TurnAnalysis(
                 index=turn.index,
@@ -139,11 +147,20 @@ def analyse_turns(
                 e2e_ms=e2e_ms,
                 agent_stages_ms=stages,
                 inbound_ms=inbound,
+                agent_ms=agent_ms,
                 outbound_ms=outbound,
                 breakdown=split,
             )
         )
     return analyses
+
+
+def _stt_final_at(heard: Utterance | None) -> float | None:
+    """When the agent received the caller's final transcript (wall clock)."""
+    if heard is None or heard.stopped_speaking_at is None:
+        return None
+    delay = heard.metrics.get("transcriptionDelay")
+    return None if delay is None else heard.stopped_speaking_at + delay
 
 
 @dataclass(frozen=True)
@@ -229,9 +246,14 @@ def latency_rows(turns: Sequence[TurnAnalysis], detection: TurnDetection) -> lis
                 "  system added", split("system_added_ms"), "transport, framework, tools, CPU"
             ),
             LatencyRow(
-                "    caller → agent",
+                "    caller → STT",
                 tuple(t.inbound_ms for t in turns if t.inbound_ms is not None),
-                "speech end → agent's end-of-speech anchor (WebRTC in + VAD edge)",
+                "WebRTC in, the agent's audio input, the STT plugin's 50 ms chunks",
+            ),
+            LatencyRow(
+                "    agent",
+                tuple(t.agent_ms for t in turns if t.agent_ms is not None),
+                "STT final → first audio out, beyond the providers: framework, tools",
             ),
             LatencyRow(
                 "    agent → caller",

@@ -1,0 +1,73 @@
+"""A turn's system-added time splits into caller → STT, agent and agent → caller."""
+
+from __future__ import annotations
+
+import pytest
+from call_sim import catalog
+from call_sim.caller import CallRecord, TurnResult
+from call_sim.latency import ProviderProfile, TurnDetection
+from call_sim.report import analyse_turns
+from call_sim.session_events import AGENT, CALLER, AgentRecord, Utterance
+
+PROFILE = ProviderProfile(0.2, 0.1, 0.3, 0.0125, 0.12)
+WALL = 1_000_000.0  # the caller's monotonic 0 on the agent's wall clock
+
+
+def test_the_three_legs_add_up_to_the_system_added_time() -> None:
+    scenario = catalog.load("faq")
+    first = scenario.turns[0]
+    # the caller stops at 10.0 and hears the reply at 11.1 (its own clock)
+    turn = TurnResult(0, first.caller, 2.0, 8.0, 10.0, agent_audio_at=11.1)
+    record = CallRecord(wall_offset=WALL, turns=[turn])
+    heard = Utterance(
+        CALLER,
+        first.caller,
+        created_at=WALL + 10.5,
+        started_speaking_at=WALL + 8.1,
+        stopped_speaking_at=WALL + 10.12,  # the VAD's anchor, late as it is
+        metrics={"transcriptionDelay": 0.26},  # final at 10.38: 80 ms after 10.0 + 300 ms
+    )
+    reply = Utterance(
+        AGENT,
+        "Yes, we're in network with Delta Dental PPO and most PPO plans.",
+        created_at=WALL + 11.0,
+        started_speaking_at=WALL + 11.05,  # out: 50 ms
+        stopped_speaking_at=None,
+    )
+    [analysis] = analyse_turns(
+        scenario,
+        record,
+        AgentRecord([heard, reply], []),
+        wall_offset=WALL,
+        profile=PROFILE,
+        detection=TurnDetection(),
+    )
+    split = analysis.breakdown
+    assert split is not None
+    assert analysis.inbound_ms == pytest.approx(80.0)
+    assert analysis.outbound_ms == pytest.approx(50.0)
+    assert analysis.agent_ms is not None
+    total = analysis.inbound_ms + analysis.agent_ms + analysis.outbound_ms
+    assert total == pytest.approx(split.system_added_ms)
+    legs = analysis.as_dict()["system_added_legs_ms"]
+    assert legs == {
+        "caller_to_stt": 80.0,
+        "agent": round(analysis.agent_ms, 1),
+        "agent_to_caller": 50.0,
+    }
+
+
+def test_without_a_final_transcript_time_the_legs_are_unknown() -> None:
+    scenario = catalog.load("faq")
+    turn = TurnResult(0, scenario.turns[0].caller, 2.0, 8.0, 10.0, agent_audio_at=11.1)
+    heard = Utterance(CALLER, "x", WALL + 10.5, WALL + 8.1, WALL + 10.12)
+    [analysis] = analyse_turns(
+        scenario,
+        CallRecord(wall_offset=WALL, turns=[turn]),
+        AgentRecord([heard], []),
+        wall_offset=WALL,
+        profile=PROFILE,
+        detection=TurnDetection(),
+    )
+    assert analysis.inbound_ms is None
+    assert analysis.agent_ms is None
