@@ -84,7 +84,9 @@ dev: setup livekit-server ## run the whole stack locally (web page, token endpoi
 	@$(BIN)/call-sim dev
 
 bench-calls: setup livekit-server ## concurrent simulated calls against one worker: added latency, CPU and MB per call
-	@mkdir -p .artifacts && $(BIN)/call-sim bench --report .artifacts/bench-calls.json
+	@mkdir -p .artifacts
+	@$(BIN)/call-sim bench --job-executor process --report .artifacts/bench-calls-process.json
+	@$(BIN)/call-sim bench --job-executor thread --report .artifacts/bench-calls-thread.json
 
 eval: setup ## live evals of the receptionist: real LLM + LLM judge (skipped without OPENAI_API_KEY)
 	$(BIN)/pytest services/agent-worker/evals -o python_files='eval_*.py'

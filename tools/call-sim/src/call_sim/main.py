@@ -3,7 +3,8 @@
     call-sim run SCENARIO|all [--report out.json]   start the stack, run, report, stop
     call-sim demo                                   the booking call, explained (make demo)
     call-sim dev [--scenario NAME]                  leave the stack up for a browser (make dev)
-    call-sim bench [--levels 1,2,4,...]             concurrent calls against one worker
+    call-sim bench [--levels 1,2,4,...] [--job-executor process|thread]
+                                                    concurrent calls against one worker
     call-sim list                                   the packaged scenarios
 
 Exit status: 0 when every scenario passed, 1 when one failed, 2 when the stack or the
@@ -202,6 +203,11 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--levels", default="1,2,4,8,12,16", help="concurrent calls per level")
     bench.add_argument("--scenario", default="bench", help="the scenario every caller runs")
     bench.add_argument("--report", type=Path, help="write the JSON results to this file")
+    bench.add_argument(
+        "--job-executor",
+        choices=("process", "thread"),
+        help="the worker's JOB_EXECUTOR (default: CALL_SIM_JOB_EXECUTOR, else process)",
+    )
     callers = commands.add_parser("callers", help=argparse.SUPPRESS)
     callers.add_argument("--spec", type=Path, required=True)
     return parser
@@ -226,6 +232,8 @@ def run() -> None:
             from call_sim.bench import command_bench
 
             levels = [int(level) for level in args.levels.split(",") if level.strip()]
+            if args.job_executor:
+                settings = settings.model_copy(update={"job_executor": args.job_executor})
             code = command_bench(settings, args.scenario, levels, args.report, console)
         else:
             from call_sim.bench import command_callers

@@ -137,10 +137,10 @@ def full(report: Mapping[str, Any]) -> str:
     )
 
 
-def bench_header() -> str:
+def bench_header(job_executor: str) -> str:
     return "\n".join(
         [
-            heading("Concurrent calls against one agent worker"),
+            heading(f"Concurrent calls against one agent worker (JOB_EXECUTOR={job_executor})"),
             f"  {'N':>3} {'fail':>4} {'turns':>5} {'e2e p50':>8} {'added p50':>9} {'p95':>5}"
             f" {'Δp95':>5} {'in':>4} {'agent':>5} {'out':>4} {'worker cores':>12}"
             f" {'cores/call':>10} {'PSS MB/call':>11}"
