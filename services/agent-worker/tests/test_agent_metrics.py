@@ -8,7 +8,9 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
+import pytest
 from livekit.agents.llm import ChatMessage
 from livekit.agents.voice.events import ConversationItemAddedEvent
 from prometheus_client import CollectorRegistry
@@ -128,3 +130,33 @@ def test_each_turn_is_logged_once_with_its_latencies(caplog) -> None:
 def test_metric_objects_are_created_once_per_process() -> None:
     assert get_metrics() is get_metrics()
     assert isinstance(get_metrics(), ReceptionistMetrics)
+
+
+def test_a_reply_spoken_by_a_tool_still_counts_end_to_end(caplog) -> None:
+    """The confirm tools speak with session.say: the framework attaches no e2e_latency."""
+    telemetry = CallTelemetry(get_metrics(), providers=PROVIDERS, clinic_id="bright-smile")
+    end_to_end = get_metrics().stage_latency.labels(stage="end_to_end")
+    before = _histogram_count(end_to_end)
+    caplog.set_level(logging.INFO, logger="receptionist.turns")
+    caller = ChatMessage(role="user", content=["yes"], metrics={"stopped_speaking_at": 100.0})
+    read_back = ChatMessage(
+        role="assistant", content=["Let me read that back."], metrics={"started_speaking_at": 100.8}
+    )
+    second = ChatMessage(
+        role="assistant", content=["Anything else?"], metrics={"started_speaking_at": 104.0}
+    )
+    for item in (caller, read_back, second):
+        telemetry.on_conversation_item(ConversationItemAddedEvent(item=item))
+    assert _histogram_count(end_to_end) == before + 1  # the second message answers nobody
+    turns = [r for r in caplog.records if r.name == "receptionist.turns"]
+    assert turns[0].latency_ms["end_to_end"] == pytest.approx(800.0)
+    assert "end_to_end" not in turns[1].latency_ms
+
+
+def _histogram_count(child: Any) -> float:
+    return next(
+        sample.value
+        for metric in child.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_count")
+    )

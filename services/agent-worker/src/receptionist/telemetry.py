@@ -3,7 +3,10 @@
 Sources (LiveKit Agents 1.8.9): per-turn latencies come from `ChatMessage.metrics` on
 `conversation_item_added` — the caller's message carries `end_of_turn_delay` and
 `transcription_delay`, the agent's reply carries `llm_node_ttft`, `tts_node_ttfb` and
-`e2e_latency` (caller stopped speaking → agent audio started). Usage comes from the
+`e2e_latency` (caller stopped speaking → agent audio started). A reply spoken by a tool
+through `session.say` (the confirm tools' read-back) carries no `e2e_latency`; its
+`end_to_end` is its `started_speaking_at` minus the caller's `stopped_speaking_at`, the
+same anchors the framework uses. Usage comes from the
 cumulative `session_usage_updated` totals, turned into counter increments. Provider
 failures come from the session's `error` event. (`metrics_collected` is deprecated in 1.8
 and would double-count the same stages, so it is not used.)
@@ -50,6 +53,7 @@ class CallTelemetry:
         self._clinic_id = clinic_id
         self._turn = 0
         self._pending_stages: dict[str, float] = {}
+        self._caller_stopped_at: float | None = None
         self._pending_tools: list[str] = []
         self._usage_seen: dict[tuple[str, str, str], float] = {}
 
@@ -65,8 +69,14 @@ class CallTelemetry:
             return
         if item.role == "user":
             self._pending_stages = self._observe(item, CALLER_STAGES)
+            stopped = item.metrics.get("stopped_speaking_at")
+            self._caller_stopped_at = stopped if isinstance(stopped, int | float) else None
         elif item.role == "assistant":
             stages = {**self._pending_stages, **self._observe(item, REPLY_STAGES)}
+            if "end_to_end" not in stages and (reply := self._reply_latency(item)) is not None:
+                self._metrics.stage_latency.labels(stage="end_to_end").observe(reply)
+                stages["end_to_end"] = reply
+            self._caller_stopped_at = None  # only the turn's first reply answers the caller
             self._turn += 1
             log_turn(
                 self._turn,
@@ -128,6 +138,13 @@ class CallTelemetry:
                 self._metrics.stage_latency.labels(stage=stage).observe(value)
                 observed[stage] = float(value)
         return observed
+
+    def _reply_latency(self, reply: ChatMessage) -> float | None:
+        started = reply.metrics.get("started_speaking_at")
+        if self._caller_stopped_at is None or not isinstance(started, int | float):
+            return None
+        latency = float(started) - self._caller_stopped_at
+        return latency if latency >= 0 else None
 
     def _llm(self, model: str, kind: str) -> Counter:
         return self._metrics.llm_tokens.labels(model=model, kind=kind)

@@ -1,9 +1,10 @@
-"""The LiveKit agent server: explicit dispatch by name, one call per job process.
+"""The LiveKit agent server: explicit dispatch by name, one call per job process (or per
+job thread with `JOB_EXECUTOR=thread`).
 
 Main process: health server (`/`, `/worker`), the Prometheus endpoint (`/metrics`, merging
 every process's files), load reporting and the SIGTERM drain — all the framework's.
-Job processes: `prepare_process` runs once (Silero VAD, the HTTP client, the profile
-cache), then `entrypoint` runs the call.
+Job processes (or threads): `prepare_process` runs once (Silero VAD, the HTTP client, the
+profile cache, the tool-schema cache), then `entrypoint` runs the call.
 """
 
 from __future__ import annotations
