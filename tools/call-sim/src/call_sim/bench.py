@@ -13,8 +13,11 @@ Per level it reports:
   see latency.py), p50 and p95, and how much p95 grew over the N=1 level of the same run;
 * CPU per call: CPU seconds of the worker's whole process tree in the window, divided by
   the window and by N (a fraction of one core);
-* memory per call: PSS (and RSS) of the worker tree during the window minus the same tree
-  idle just before the level, divided by N;
+* memory per call: peak PSS (and RSS) of the worker tree during the window minus the same
+  tree idle after the warm-up call, divided by N. One-time costs (the WebRTC runtime, the
+  VAD model) are paid by the warm-up: per call with the process executor, whose job process
+  exits, once with the thread executor. Memory that later calls leave behind in a shared
+  heap is counted against the calls, not hidden in a later "idle";
 * failures: calls with no receptionist, no greeting or an unanswered turn;
 * the CPU of everything else on the machine in the same window: the callers' process, the
   LiveKit server and provider-sim share the same cores (nothing is subtracted).
@@ -310,10 +313,8 @@ def _run_level(
     profile: ProviderProfile,
     detection: TurnDetection,
     workdir: Path,
+    idle: TreeSample,
 ) -> dict[str, Any]:
-    worker_pid = stack.worker_pid
-    assert worker_pid is not None
-    idle = sample(worker_pid)
     timing = caller_timing(settings)
     spec = CallersSpec(
         token_service_url=stack.urls.token_service,
@@ -483,13 +484,19 @@ def _escalate(
             roots[name] = pid
     results: list[dict[str, Any]] = []
     with Sampler(roots, stack.urls.worker_metrics) as sampler:
+        worker_pid = stack.worker_pid
+        assert worker_pid is not None
         console.step("warm-up", "one call, not measured")
-        _run_level(stack, settings, sampler, scenario, 1, profile, detection, workdir)
+        _run_level(
+            stack, settings, sampler, scenario, 1, profile, detection, workdir, sample(worker_pid)
+        )
+        time.sleep(SETTLE_SECONDS)
+        idle = sample(worker_pid)
         console.say(render.bench_header(settings.job_executor))
         for calls in levels:
             time.sleep(SETTLE_SECONDS)
             level = _run_level(
-                stack, settings, sampler, scenario, calls, profile, detection, workdir
+                stack, settings, sampler, scenario, calls, profile, detection, workdir, idle
             )
             baseline = results[0]["added_p95_ms"] if results else level["added_p95_ms"]
             level["added_p95_increase_ms"] = (
