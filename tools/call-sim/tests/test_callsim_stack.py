@@ -120,3 +120,44 @@ def test_livekit_config_keeps_everything_on_loopback() -> None:
     assert config["rtc"]["use_external_ip"] is False
     assert config["rtc"]["stun_servers"] == ["127.0.0.1:3478"]
     assert config["agents"] == {"target_load": 1.0}
+
+
+# a launcher that starts one component and then waits to be killed
+LAUNCHER = """
+import os, sys, time, pathlib
+from call_sim.stack import Component
+component = Component(
+    name="sleeper",
+    argv=[sys.executable, "-c", "import time; time.sleep(300)"],
+    env=dict(os.environ),
+    log_path=pathlib.Path(sys.argv[1]).with_suffix(".log"),
+    ready=lambda: True,
+    address="-",
+)
+component.start()
+pathlib.Path(sys.argv[1]).write_text(str(component.pid))
+time.sleep(300)
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="parent-death signal is Linux-only")
+def test_a_component_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
+    """Even a SIGKILLed call-sim leaves nothing running (no preexec_fn: see stack.py)."""
+    import subprocess
+
+    ready = tmp_path / "sleeper.pid"
+    launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER, str(ready)])
+    try:
+        deadline = time.monotonic() + 20
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        sleeper = int(ready.read_text())
+        assert _alive(sleeper)
+        launcher.kill()
+        launcher.wait(timeout=5)
+        deadline = time.monotonic() + 5
+        while _alive(sleeper) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(sleeper), "the component outlived the process that started it"
+    finally:
+        launcher.kill()

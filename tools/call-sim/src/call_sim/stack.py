@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import json
 import os
 import secrets
@@ -40,7 +39,6 @@ LOOPBACK = "127.0.0.1"
 LIVEKIT_API_KEY = "callsim"
 AGENT_NAME = "bright-smile-receptionist"
 _VENV_BIN = Path(sys.executable).parent
-_PR_SET_PDEATHSIG = 1
 _LOG_TAIL_CHARS = 3000
 
 # the standard ports of METRICS_AND_PORTS.md, used by `call-sim dev` when they are free
@@ -81,11 +79,13 @@ def pick_port(preferred: int | None, kind: socket.SocketKind = socket.SOCK_STREA
     return free_port(kind)
 
 
-def _die_with_parent() -> None:
-    """Runs in the child before exec: its own process group, killed if we die."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+def _die_with_parent(argv: list[str]) -> list[str]:
+    """`argv`, run so that the kernel kills it if we die (PR_SET_PDEATHSIG via util-linux's
+    `setpriv`, which then execs it). Not a `preexec_fn`: Python code between fork and exec
+    can deadlock on a lock another thread held at the fork (the rtc SDK's threads live in
+    the callers' process), and did, hanging a component restart."""
+    setpriv = shutil.which("setpriv") if sys.platform == "linux" else None
+    return [setpriv, "--pdeathsig", "KILL", "--", *argv] if setpriv else argv
 
 
 @dataclass
@@ -119,13 +119,12 @@ class Component:
         with self.log_path.open("ab") as log:
             # Popen from the main thread only: PDEATHSIG follows the thread that forked
             self.process = subprocess.Popen(  # noqa: S603 - our own binaries and arguments
-                self.argv,
+                _die_with_parent(self.argv),
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
         self.started_at = time.monotonic()
 
