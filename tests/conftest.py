@@ -14,7 +14,8 @@ import secrets
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -147,21 +148,41 @@ def call_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     `call_sim.clients.ProviderSim(url).load_script(call_sim.catalog.load("booking")
     .provider_script_yaml())`), `.urls.worker_metrics`, and `.workdir / "logs"`.
     """
+    with running_call_stack(tmp_path_factory.mktemp("call-stack")) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+def call_stack_launcher() -> Callable[..., AbstractContextManager[Any]]:
+    """`running_call_stack`, for a test module that needs the stack with other settings
+    (`with call_stack_launcher(workdir, job_executor="thread") as stack:`)."""
+    return running_call_stack
+
+
+@contextmanager
+def running_call_stack(workdir: Path, **overrides: Any) -> Iterator[Any]:
+    """call-sim's stack started offline with the short-test tuning described in
+    `call_stack` (plus any other call-sim `Settings` in `overrides`), stopped on exit."""
     from call_sim.config import Settings
     from call_sim.stack import Stack, StackError
 
     settings = Settings(
-        workdir=tmp_path_factory.mktemp("call-stack"),
+        workdir=workdir,
         providers="simulated",
         silence_timeout_seconds=3.0,
         tts_ms_per_character=20.0,
         pause_seconds=0.25,
         agent_quiet_seconds=0.5,
+        **overrides,
     )
     stack = Stack(settings)
     try:
         stack.start()
     except StackError as error:
-        pytest.fail(f"the call stack did not start: {error}", pytrace=False)
-    yield stack
-    stack.stop()
+        pytest.fail(
+            f"the call stack ({overrides or 'defaults'}) did not start: {error}", pytrace=False
+        )
+    try:
+        yield stack
+    finally:
+        stack.stop()

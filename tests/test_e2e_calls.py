@@ -10,7 +10,8 @@ and the bookings are looked up again here, straight from the scheduling API.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -80,28 +81,15 @@ def test_stage_metrics_appeared_on_the_worker(call_stack: Any) -> None:
 
 
 @pytest.fixture(scope="module")
-def thread_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def thread_stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    call_stack_launcher: Callable[..., AbstractContextManager[Any]],
+) -> Iterator[Any]:
     """The same system with the worker's calls as threads of one process
     (`JOB_EXECUTOR=thread`), started only for the test below."""
-    from call_sim.config import Settings
-    from call_sim.stack import Stack, StackError
-
-    settings = Settings(
-        workdir=tmp_path_factory.mktemp("thread-stack"),
-        providers="simulated",
-        job_executor="thread",
-        silence_timeout_seconds=3.0,
-        tts_ms_per_character=20.0,
-        pause_seconds=0.25,
-        agent_quiet_seconds=0.5,
-    )
-    stack = Stack(settings)
-    try:
-        stack.start()
-    except StackError as error:
-        pytest.fail(f"the thread-executor stack did not start: {error}", pytrace=False)
-    yield stack
-    stack.stop()
+    workdir = tmp_path_factory.mktemp("thread-stack")
+    with call_stack_launcher(workdir, job_executor="thread") as stack:
+        yield stack
 
 
 async def test_booking_call_with_the_thread_executor(thread_stack: Any) -> None:
