@@ -77,10 +77,10 @@ livekit-server: ## build the pinned LiveKit server into .tools/bin/livekit-serve
 	@scripts/install-livekit-server.sh
 
 .PHONY: demo dev bench-calls
-demo: setup livekit-server ## a whole booking call through the real stack, offline: transcript, booking, latency
+demo: setup livekit-server web ## a whole booking call through the real stack, offline: transcript, booking, latency
 	@$(BIN)/call-sim demo
 
-dev: setup livekit-server ## run the whole stack locally (web page, token endpoint, API docs) until Ctrl-C
+dev: setup livekit-server web ## run the whole stack locally (web page, token endpoint, API docs) until Ctrl-C
 	@$(BIN)/call-sim dev
 
 bench-calls: setup livekit-server ## concurrent simulated calls against one worker: added latency, CPU and MB per call

@@ -17,11 +17,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import atexit
+import contextlib
 import json
 import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -159,7 +161,45 @@ def _dev_instructions(stack: Stack, scenario: str, settings: Settings) -> str:
     return "\n".join(lines)
 
 
+@contextlib.contextmanager
+def _ctrl_c_reaches_only_us() -> Iterator[None]:
+    """Make call-sim the terminal's foreground process group while it runs, as a shell does
+    for a job, and give the terminal back afterwards.
+
+    Ctrl-C interrupts the whole foreground group, and make dies of that SIGINT whatever its
+    recipe does ("make: *** [dev] Error 130"), although stopping is how `make dev` is meant
+    to end. With a group of its own, call-sim alone gets Ctrl-C, stops everything and exits
+    0, and make exits 0 after it. The components run in sessions of their own anyway.
+    Nothing changes without a terminal, or when call-sim is not in its foreground.
+    """
+    terminal = sys.stdin.fileno()
+    try:
+        parent_group = os.getpgrp()
+        ours = os.isatty(terminal) and os.tcgetpgrp(terminal) == parent_group
+    except OSError:
+        ours = False
+    if ours:
+        os.setpgid(0, 0)
+        _set_foreground(terminal, os.getpgrp())
+    try:
+        yield
+    finally:
+        if ours:
+            _set_foreground(terminal, parent_group)
+
+
+def _set_foreground(terminal: int, group: int) -> None:
+    """tcsetpgrp from a background group sends SIGTTOU, which would stop us: ignore it."""
+    previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+    try:
+        with contextlib.suppress(OSError):  # the parent's group may be gone already
+            os.tcsetpgrp(terminal, group)
+    finally:
+        signal.signal(signal.SIGTTOU, previous)
+
+
 def command_dev(settings: Settings, scenario_name: str, console: Console) -> int:
+    """Run the stack until Ctrl-C, which is the normal way to end it: exit status 0."""
     settings = _dev_settings(settings)
     scenario = catalog.load(scenario_name)
     stack = Stack(
@@ -170,13 +210,16 @@ def command_dev(settings: Settings, scenario_name: str, console: Console) -> int
             standard_ports=settings.dev_standard_ports,
         ),
     )
-    try:
-        _start(stack)
-        console.say()
-        console.say(_dev_instructions(stack, scenario.name, settings))
-        threading.Event().wait()  # until Ctrl-C or SIGTERM unwinds
-    finally:
-        stack.stop()
+    with _ctrl_c_reaches_only_us():
+        try:
+            _start(stack)
+            console.say()
+            console.say(_dev_instructions(stack, scenario.name, settings))
+            with contextlib.suppress(KeyboardInterrupt):
+                threading.Event().wait()  # until Ctrl-C (or SIGTERM, which unwinds)
+        finally:
+            stack.stop()
+        console.say(f"call-sim dev stopped, logs in {stack.workdir / 'logs'}")
     return 0
 
 
