@@ -129,7 +129,7 @@ def _dev_settings(settings: Settings) -> Settings:
     return settings.model_copy(update=update)
 
 
-def _dev_instructions(stack: Stack, scenario: str, settings: Settings) -> str:
+def _dev_instructions(stack: Stack, scenario: CallScenario, settings: Settings) -> str:
     urls = stack.urls
     web = (settings.web_client_dir / "index.html").is_file()
     lines = [
@@ -149,12 +149,20 @@ def _dev_instructions(stack: Stack, scenario: str, settings: Settings) -> str:
         lines += [
             f"  provider-sim                    {urls.provider_sim}/sim/state"
             f"   (STT {settings.stt_mode}, TTS {settings.tts_mode})",
-            f"  The model is scripted: it plays scenario '{scenario}' whatever you say.",
+            f"  The model is scripted: it plays scenario '{scenario.name}' whatever you say.",
             f"  Load another script: curl --data-binary @my.yaml {urls.provider_sim}/sim/scenario",
         ]
+        if scenario.talk_to_it:
+            lines += ["", "  How to talk to it:"]
+            lines += [f"    {line}" for line in scenario.talk_to_it.splitlines()]
     else:
         lines.append("  Providers                       the REAL Deepgram, OpenAI and Cartesia")
     lines += [
+        "",
+        "  Find a booking by the number it read back (ten digits, no spaces):",
+        f"    curl -H 'Authorization: Bearer {stack.scheduling_token}' "
+        f"'{urls.scheduling_api}/v1/clinics/{scenario.clinic}/bookings?phone=4155550132'",
+        "",
         f"  Logs                            {stack.workdir / 'logs'}",
         "  Press Ctrl-C to stop everything.",
     ]
@@ -214,7 +222,7 @@ def command_dev(settings: Settings, scenario_name: str, console: Console) -> int
         try:
             _start(stack)
             console.say()
-            console.say(_dev_instructions(stack, scenario.name, settings))
+            console.say(_dev_instructions(stack, scenario, settings))
             with contextlib.suppress(KeyboardInterrupt):
                 threading.Event().wait()  # until Ctrl-C (or SIGTERM, which unwinds)
         finally:
