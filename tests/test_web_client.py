@@ -841,6 +841,7 @@ async def test_web_embed_on_a_clinic_site_says_when_the_receptionist_is_busy(
         )
         await page.wait_for(button("Try again"))
         await page.assert_contrast()
+        await page.assert_accessible("embedded on a clinic's site, receptionist busy")
         await page.screenshot(ARTIFACTS / "web-embed.png")
 
         await page.press("Escape")
