@@ -27,7 +27,14 @@ def test_the_scripted_callers_line_gives_its_name_and_number() -> None:
         ("my name is maria garcia him my number is four one five five five five zero won three two",
          "(415) 555-0132"),
         ("my phone number is two one two five five five one two three four", "(212) 555-1234"),
+        ("my numbers by want to buy five five tier one nine nine", "(512) 555-0199"),
+        ("my phone numbers to want to five five five one two three four", "(212) 555-1234"),
+        ("with foam a risk you want to buy five five one two three four", None),  # no "number"
+        ("my numbers by twenty five five five tier one nine nine", None),  # nine digits
         ("my number is 512 555 0199", "(512) 555-0199"),
+        ("my number is five one two five five five zero one nine nine i want to come in",
+         "(512) 555-0199"),
+        ("my number is five one two five five five one nine nine thank you want to", None),
         ("number one five one two five five five zero one nine nine", "(512) 555-0199"),
         ("it's five one two five five five oh one nine nine that's my number", None),
         ("my number is five one two five five five", None),  # too few digits

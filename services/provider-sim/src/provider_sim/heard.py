@@ -5,10 +5,11 @@ fixed patient whatever they said would leave them looking for someone else's boo
 so a scenario may use `{{ heard name or DEFAULT }}` and `{{ heard phone or DEFAULT }}`
 instead (see scenario.py). Pure, no I/O.
 
-Recognition is imperfect, so this is deliberately forgiving about how digits are heard
-("to" for two, "oh" for zero) and strict about the result: a phone number is used only
-when ten digits of a plausible North American number were heard after the word "number"
-(or "phone"), a name only after "my name is". Otherwise the scenario's
+Recognition is imperfect: pocketsphinx's general English model often hears a spoken
+digit as another word ("want to" for "one two", "by" for "five", "tier" for "zero").
+So this is forgiving about how digits are heard and strict about the result: a phone
+number is used only when ten digits of a plausible North American number were heard after
+the word "number" (or "phone"), a name only after "my name is". Otherwise the scenario's
 default stands, and the read-back tells the caller which it is.
 """
 
@@ -17,23 +18,18 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+# Each digit's word, and the words pocketsphinx's general model was seen to hear for it
+# when Piper's voice read phone numbers (see tests/test_sim_heard.py).
 _DIGIT_WORDS = {
-    "zero": "0",
-    "oh": "0",
-    "o": "0",
-    "one": "1",
-    "won": "1",
-    "two": "2",
-    "to": "2",
-    "too": "2",
+    **dict.fromkeys(("zero", "oh", "o", "tier"), "0"),
+    **dict.fromkeys(("one", "won", "want"), "1"),
+    **dict.fromkeys(("two", "to", "too"), "2"),
     "three": "3",
-    "four": "4",
-    "for": "4",
-    "five": "5",
+    **dict.fromkeys(("four", "for"), "4"),
+    **dict.fromkeys(("five", "by", "buy", "fight"), "5"),
     "six": "6",
     "seven": "7",
-    "eight": "8",
-    "ate": "8",
+    **dict.fromkeys(("eight", "ate"), "8"),
     "nine": "9",
 }
 _WORD = re.compile(r"[a-z']+|\d+")
@@ -59,7 +55,7 @@ _NOT_A_NAME = frozenset(
         "here",
     ]
 )
-_PHONE_LEAD = re.compile(r"\b(?:number|phone)\b(.*)")
+_PHONE_LEAD = re.compile(r"\b(?:numbers?|phone)\b(.*)")
 _NANP = re.compile(r"^[2-9]\d\d[2-9]\d{6}$")
 
 
@@ -67,19 +63,37 @@ def _words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
+def _spoken_digits(words: Sequence[str]) -> str:
+    """The number said first in `words`: digits from its first digit on, across at most
+    one other word at a time (a misheard digit, "is"), up to a whole phone number. What
+    the caller says after it ("... nine nine, I want to come in") is not read."""
+    digits = ""
+    gap = 0
+    for word in words:
+        digit = word if word.isdigit() else _DIGIT_WORDS.get(word)
+        if digit is None:
+            gap += 1 if digits else 0
+            if gap > 1:
+                break
+            continue
+        gap = 0
+        digits += digit
+        if len(digits) >= (11 if digits.startswith("1") else 10):
+            break
+    return digits
+
+
 def heard_phone(caller_texts: Sequence[str]) -> str | None:
     """The phone number in the latest caller text that holds one, as "(415) 555-0132".
 
-    Digits are read from the words after "number" or "phone"; other words between them
-    ("is", a misheard filler) are skipped. A leading country code 1 is dropped.
+    Digits are read from the words after "number" or "phone". A leading country code 1 is
+    dropped.
     """
     for text in reversed(caller_texts):
         lead = _PHONE_LEAD.search(text.lower())
         if lead is None:
             continue
-        digits = "".join(
-            word if word.isdigit() else _DIGIT_WORDS.get(word, "") for word in _words(lead.group(1))
-        )
+        digits = _spoken_digits(_words(lead.group(1)))
         if len(digits) == 11 and digits.startswith("1"):
             digits = digits[1:]
         if _NANP.match(digits):

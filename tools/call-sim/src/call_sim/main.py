@@ -223,8 +223,9 @@ def command_dev(settings: Settings, scenario_name: str, console: Console) -> int
             _start(stack)
             console.say()
             console.say(_dev_instructions(stack, scenario, settings))
-            with contextlib.suppress(KeyboardInterrupt):
-                threading.Event().wait()  # until Ctrl-C (or SIGTERM, which unwinds)
+            threading.Event().wait()  # until Ctrl-C (or SIGTERM, which unwinds)
+        except KeyboardInterrupt:
+            pass  # at any moment, also while starting up: that is how dev ends
         finally:
             stack.stop()
         console.say(f"call-sim dev stopped, logs in {stack.workdir / 'logs'}")
