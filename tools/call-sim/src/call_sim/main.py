@@ -187,7 +187,11 @@ def _ctrl_c_reaches_only_us() -> Iterator[None]:
     except OSError:
         ours = False
     if ours:
-        os.setpgid(0, 0)
+        try:
+            os.setpgid(0, 0)  # EPERM for a session leader, which has the terminal anyway
+        except OSError:
+            ours = False
+    if ours:
         _set_foreground(terminal, os.getpgrp())
     try:
         yield
