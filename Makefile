@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
 SERVICE_PROJECTS := $(wildcard services/*/pyproject.toml tools/*/pyproject.toml)
 
-.PHONY: help setup test lint fmt bench-scheduling bench-token eval clean
+.PHONY: help setup test lint fmt docs bench-scheduling bench-token eval clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ lint: setup ## ruff and mypy (strict) over all service code
 fmt: setup ## format the code with ruff
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+docs: setup ## regenerate docs/configuration.md's settings tables from the services' Settings classes
+	$(BIN)/python scripts/render-settings-docs.py
 
 bench-scheduling: setup ## benchmark the scheduling API against a bare FastAPI endpoint
 	$(BIN)/python services/scheduling-api/bench/bench_scheduling.py
@@ -77,10 +80,10 @@ livekit-server: ## build the pinned LiveKit server into .tools/bin/livekit-serve
 	@scripts/install-livekit-server.sh
 
 .PHONY: demo dev bench-calls
-demo: setup livekit-server ## a whole booking call through the real stack, offline: transcript, booking, latency
+demo: setup livekit-server web ## a whole booking call through the real stack, offline: transcript, booking, latency
 	@$(BIN)/call-sim demo
 
-dev: setup livekit-server ## run the whole stack locally (web page, token endpoint, API docs) until Ctrl-C
+dev: setup livekit-server web ## run the whole stack locally (web page, token endpoint, API docs) until Ctrl-C
 	@$(BIN)/call-sim dev
 
 bench-calls: setup livekit-server ## concurrent simulated calls against one worker: added latency, CPU and MB per call

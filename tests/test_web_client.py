@@ -513,6 +513,11 @@ class Page:
         lines: list[dict[str, str]] = await self.probe("transcript", speaker)
         return lines
 
+    async def assert_accessible(self, state: str) -> None:
+        """axe-core (web/package.json) finds no violation of any impact on the page."""
+        violations = await self._do("axe")
+        assert violations == [], f"axe-core, {state}: " + json.dumps(violations, indent=1)
+
     async def assert_contrast(self) -> None:
         """Every visible text in the widget meets WCAG AA against its background."""
         result = await self.probe("contrast")
@@ -684,6 +689,7 @@ async def test_web_call_with_the_standin_receptionist(
         assert await page.goto(f"{origin}/?clinic_id={CLINIC_ID}") == 200
         assert await page.status() == "Ready"
         assert await page.text(".bsc-title") == "Bright Smile Dental"
+        await page.assert_accessible("idle")
 
         known_rooms = await livekit.room_names()
         await page.click(button("Call"))
@@ -722,8 +728,10 @@ async def test_web_call_with_the_standin_receptionist(
         assert (await page.transcript("receptionist"))[0]["final"] == "false"
         await page.screenshot(ARTIFACTS / "web-call.png")
         await page.assert_contrast()
+        await page.assert_accessible("in call, the receptionist speaking")
         await page.resize(360, 760)
         assert await page.probe("noSidewaysScroll"), "the page scrolls sideways at 360 px"
+        await page.assert_accessible("in call at 360 px")
         await page.screenshot(ARTIFACTS / "web-call-360.png")
         await page.resize(1280, 860)
 
@@ -750,6 +758,7 @@ async def test_web_call_with_the_standin_receptionist(
             await receptionist.caller_left.wait()
         await page.wait_for(button("Call again"))
         assert await page.probe("attachedAudio") == 0
+        await page.assert_accessible("ended, with the transcript")
     finally:
         if receptionist is not None:
             await receptionist.leave()
@@ -771,6 +780,7 @@ async def test_web_page_is_keyboard_operable_with_visible_focus(
         await page.goto(f"{token_service.base_url}/")
         assert await page.probe("noSidewaysScroll"), "the page scrolls sideways at 360 px"
         await page.assert_contrast()
+        await page.assert_accessible("idle at 360 px")
         await page.screenshot(ARTIFACTS / "web-idle-360.png")
         assert (await page.probe("describe", ".bsc-ring"))["animation"] == "none"
 
@@ -831,6 +841,7 @@ async def test_web_embed_on_a_clinic_site_says_when_the_receptionist_is_busy(
         )
         await page.wait_for(button("Try again"))
         await page.assert_contrast()
+        await page.assert_accessible("embedded on a clinic's site, receptionist busy")
         await page.screenshot(ARTIFACTS / "web-embed.png")
 
         await page.press("Escape")
@@ -852,6 +863,7 @@ async def test_web_microphone_denied_is_explained_and_costs_no_token(
         await page.wait_for(".bsc-alert", has_text="We can’t use your microphone")
         assert await page.status() == "Call failed"
         await page.wait_for(button("Try again"))
+        await page.assert_accessible("microphone denied")
         assert await _tokens_issued(token_service.base_url) == issued_before
     finally:
         await page.close()

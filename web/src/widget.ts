@@ -53,6 +53,8 @@ function escapeHtml(text: string): string {
 }
 
 function template(id: string, config: CallConfig, heading: 'h1' | 'h2'): string {
+  // the transcript's heading sits one level below the clinic's name: no skipped level
+  const subheading = heading === 'h1' ? 'h2' : 'h3';
   const phone = config.clinicPhone
     ? ` Prefer a person? Call <a href="tel:${escapeHtml(config.clinicPhone.replace(/[^+\d]/g, ''))}">${escapeHtml(config.clinicPhone)}</a>.`
     : '';
@@ -79,8 +81,8 @@ function template(id: string, config: CallConfig, heading: 'h1' | 'h2'): string 
   </div>
   <button type="button" class="bsc-btn bsc-btn--secondary bsc-sound" hidden>${icon('speaker')}<span>Turn on sound</span></button>
   <div class="bsc-transcript-wrap">
-    <h3 class="bsc-sr-only" id="${id}-transcript">Conversation transcript</h3>
-    <ol class="bsc-transcript" role="log" aria-live="off" aria-labelledby="${id}-transcript" tabindex="0"></ol>
+    <${subheading} class="bsc-sr-only" id="${id}-transcript">Conversation transcript</${subheading}>
+    <div class="bsc-transcript" role="log" aria-live="off" aria-labelledby="${id}-transcript" tabindex="0"><ol class="bsc-transcript-lines"></ol></div>
     <p class="bsc-empty">What you and the receptionist say will appear here.</p>
   </div>
   <div class="bsc-sr-only bsc-announcer" aria-live="polite" aria-atomic="false"></div>
@@ -118,7 +120,8 @@ export function mountCallWidget(
   const alertText = find<HTMLElement>(root, '.bsc-alert-text');
   const retryButton = find<HTMLButtonElement>(root, '.bsc-retry');
   const soundButton = find<HTMLButtonElement>(root, '.bsc-sound');
-  const transcriptList = find<HTMLOListElement>(root, '.bsc-transcript');
+  const transcriptBox = find<HTMLElement>(root, '.bsc-transcript');
+  const transcriptList = find<HTMLOListElement>(root, '.bsc-transcript-lines');
   const announcer = find<HTMLElement>(root, '.bsc-announcer');
   const callButton = find<HTMLButtonElement>(root, '.bsc-call');
   const callLabel = find<HTMLElement>(root, '.bsc-call-label');
@@ -134,8 +137,8 @@ export function mountCallWidget(
   const reducedMotion = window.matchMedia?.('(prefers-reduced-motion: reduce)');
 
   function scrollTranscript(): void {
-    transcriptList.scrollTo({
-      top: transcriptList.scrollHeight,
+    transcriptBox.scrollTo({
+      top: transcriptBox.scrollHeight,
       behavior: reducedMotion?.matches ? 'auto' : 'smooth',
     });
   }

@@ -8,8 +8,17 @@
 // The browser starts on the first newPage with the flags this machine needs plus
 // BROWSER_EXTRA_ARGS (a JSON array, e.g. the fake microphone flags). Every page gets a
 // context of its own: its own cache, storage and permissions, like a new visitor.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
 import { chromium } from 'playwright-core';
+
+// axe-core's engine, evaluated into a page by the `axe` op (through the DevTools protocol,
+// so the page's Content-Security-Policy does not block it).
+const axeSource = readFileSync(
+  createRequire(import.meta.url).resolve('axe-core/axe.min.js'),
+  'utf8',
+);
 
 const executablePath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const extraArgs = JSON.parse(process.env.BROWSER_EXTRA_ARGS || '[]');
@@ -222,6 +231,20 @@ const ops = {
     const probe = probes[cmd.name];
     if (!probe) throw new Error(`unknown probe ${cmd.name}`);
     return await page(cmd.page).evaluate(probe, cmd.arg ?? null);
+  },
+  /** axe-core over the whole page, shadow roots included: every violation, any impact. */
+  async axe(cmd) {
+    const target = page(cmd.page);
+    if (!(await target.evaluate(() => 'axe' in window))) await target.evaluate(axeSource);
+    return await target.evaluate(async () => {
+      const results = await window.axe.run(document, { resultTypes: ['violations'] });
+      return results.violations.map((violation) => ({
+        id: violation.id,
+        impact: violation.impact,
+        help: violation.help,
+        nodes: violation.nodes.map((node) => `${node.target.join(' ')}: ${node.failureSummary}`),
+      }));
+    });
   },
   async screenshot(cmd) {
     await page(cmd.page).screenshot({ path: cmd.path });

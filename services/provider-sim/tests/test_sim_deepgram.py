@@ -12,6 +12,7 @@ import numpy as np
 from livekit import rtc
 from livekit.agents import stt
 from livekit.plugins import deepgram
+from provider_sim.heard import heard_name, heard_phone
 
 KEY = "sim-test-key"
 LINE_1 = "I would like to book a cleaning appointment next Tuesday morning."
@@ -137,6 +138,26 @@ async def test_pocketsphinx_mode_recognises_real_speech(
     assert overlap(LINE_1, texts[0]) >= 0.7, texts[0]
     interims = [e for e in events if e.type is stt.SpeechEventType.INTERIM_TRANSCRIPT]
     assert interims, "partial hypotheses are sent while the caller speaks"
+
+
+async def test_pocketsphinx_hears_a_name_and_number_the_script_can_book(
+    speech_sim, caller_speech, http_session
+) -> None:
+    """`make dev`: what a person says reaches the scripted booking (provider_sim.heard).
+
+    The name comes through every time. Piper's voice varies from run to run, and the
+    general model mishears a digit often enough that the number is sometimes missed; then
+    the script keeps its default, but it must never book a wrong number.
+    """
+    line = (
+        "My name is David Brown, my phone number is two one two, five five five, "
+        "one two three four."
+    )
+    audio = caller_speech(line, 16000)
+    events = await transcribe(speech_sim, http_session, audio, 16000, endpointing_ms=600)
+    heard = " ".join(finals(events))
+    assert heard_name([heard]) == "David Brown", heard
+    assert heard_phone([heard]) in {"(212) 555-1234", None}, heard
 
 
 async def raw_session(

@@ -1,9 +1,10 @@
-"""The console script: listing, bad input, and a clean stop on Ctrl-C."""
+"""The console script: listing, bad input, and `make dev` stopped cleanly by Ctrl-C."""
 
 from __future__ import annotations
 
 import os
-import signal
+import pty
+import select
 import subprocess
 import sys
 import time
@@ -50,9 +51,52 @@ def _processes_using(path: Path) -> list[int]:
     return found
 
 
+class Terminal:
+    """A pseudo-terminal running a command as its session's foreground job, the way a shell
+    runs `make dev`: Ctrl-C typed here goes to the terminal's foreground process group."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        self.master, follower = pty.openpty()
+        self.process = subprocess.Popen(
+            ["setsid", "--ctty", *argv],
+            stdin=follower,
+            stdout=follower,
+            stderr=follower,
+            cwd=REPO_ROOT,
+            env=env,
+        )
+        os.close(follower)
+        self.output = ""
+
+    def read_until(self, text: str, within: float) -> bool:
+        deadline = time.monotonic() + within
+        while text not in self.output and time.monotonic() < deadline:
+            ready, _, _ = select.select([self.master], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(self.master, 65536)
+                except OSError:  # every writer is gone
+                    return text in self.output
+                self.output += chunk.decode(errors="replace").replace("\r\n", "\n")
+        return text in self.output
+
+    def drain(self) -> None:
+        """Read what is left once the command has exited."""
+        self.read_until("\0", within=1)
+
+    def type_ctrl_c(self) -> None:
+        os.write(self.master, b"\x03")
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        os.close(self.master)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not LIVEKIT.is_file(), reason="needs `make livekit-server`")
-def test_dev_stops_every_process_on_ctrl_c(tmp_path: Path) -> None:
+def test_make_dev_ends_cleanly_on_ctrl_c_and_stops_every_process(tmp_path: Path) -> None:
     env = {
         **os.environ,
         "CALL_SIM_WORKDIR": str(tmp_path),
@@ -61,38 +105,28 @@ def test_dev_stops_every_process_on_ctrl_c(tmp_path: Path) -> None:
         "CALL_SIM_STT_MODE": "scripted",
         "CALL_SIM_TTS_MODE": "synthetic",
     }
-    process = subprocess.Popen(
-        [str(CALL_SIM), "dev"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True
-    )
-    output: list[str] = []
+    terminal = Terminal(["make", "--no-print-directory", "dev"], env)
     try:
-        assert process.stdout is not None
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            output.append(line)
-            if "Press Ctrl-C" in line:
-                break
-        assert any("Press Ctrl-C" in line for line in output), "".join(output)
-        assert any("Token endpoint" in line for line in output)
+        assert terminal.read_until("Press Ctrl-C", within=240), terminal.output
+        assert "Token endpoint" in terminal.output
         running = _processes_using(tmp_path)
         assert len(running) >= 6, "every component runs with the workdir in its environment"
-        process.send_signal(signal.SIGINT)
-        try:
-            rest, _ = process.communicate(timeout=120)
-        except subprocess.TimeoutExpired:
+        terminal.type_ctrl_c()
+        if not terminal.read_until("stopped, logs in", within=120):
             logs = "\n".join(
                 f"--- {log.name}\n{log.read_text(errors='replace')[-1500:]}"
                 for log in sorted((tmp_path / "logs").glob("*.log"))
             )
-            pytest.fail(f"call-sim dev did not stop on Ctrl-C:\n{''.join(output)}\n{logs}")
+            pytest.fail(f"make dev did not stop on Ctrl-C:\n{terminal.output}\n{logs}")
+        exit_code = terminal.process.wait(timeout=60)
+        terminal.drain()
     finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 128 + signal.SIGINT, "".join(output) + rest
-    assert "agent-worker     stopped" in rest
-    assert "redis-server     stopped" in rest
+        terminal.close()
+    assert exit_code == 0, terminal.output
+    assert "Error" not in terminal.output
+    assert "interrupted" not in terminal.output
+    assert f"stopped, logs in {tmp_path / 'logs'}" in terminal.output
+    assert "agent-worker     stopped" in terminal.output
+    assert "redis-server     stopped" in terminal.output
     time.sleep(0.5)
-    assert _processes_using(tmp_path) == [], "a component outlived call-sim dev"
+    assert _processes_using(tmp_path) == [], "a component outlived make dev"

@@ -10,80 +10,139 @@ from functools import lru_cache
 from typing import Literal
 
 from pydantic import Field, SecretStr
+from pydantic.config import JsonDict
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_CARTESIA_VOICE = "f786b574-daa5-4673-aa0c-cbe3e8534c02"
 
 
-class Settings(BaseSettings):
-    """Agent worker configuration; each field is the env var of the same name, upper-cased."""
+REQUIRED: JsonDict = {"doc_default": "**required**"}  # a call cannot start without it
 
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+
+class Settings(BaseSettings):
+    """Agent worker configuration; each field is the env var of the same name, upper-cased.
+
+    The field docstrings are the settings' documentation: `make docs` renders them into
+    docs/configuration.md.
+    """
+
+    model_config = SettingsConfigDict(
+        extra="ignore", case_sensitive=False, use_attribute_docstrings=True
+    )
 
     # LiveKit connection and dispatch
-    livekit_url: str = ""
-    livekit_api_key: SecretStr = SecretStr("")
-    livekit_api_secret: SecretStr = SecretStr("")
+    livekit_url: str = Field(default="", json_schema_extra=REQUIRED)
+    """The LiveKit server the worker registers with."""
+    livekit_api_key: SecretStr = Field(default=SecretStr(""), json_schema_extra=REQUIRED)
+    """The LiveKit API key."""
+    livekit_api_secret: SecretStr = Field(default=SecretStr(""), json_schema_extra=REQUIRED)
+    """The LiveKit API secret."""
     agent_name: str = "bright-smile-receptionist"
+    """The explicit dispatch name."""
     default_clinic_id: str = "bright-smile"
+    """The clinic used when the dispatch metadata names none."""
 
     # Scheduling API (the clinic's appointment book)
     scheduling_api_url: str = "http://127.0.0.1:8000"
+    """The scheduling API."""
     scheduling_api_token: SecretStr = SecretStr("")
+    """The worker's bearer token for the scheduling API."""
     scheduling_api_timeout_seconds: float = Field(default=2.0, gt=0)
+    """Per-attempt timeout of a scheduling API call."""
     scheduling_api_max_attempts: int = Field(default=3, ge=1, le=10)
+    """Attempts for timeouts and 5xx."""
     scheduling_api_backoff_seconds: float = Field(default=0.2, ge=0)
-    # a refused connection (nothing listening) will not heal within the backoff: fail fast
+    """Base backoff between those attempts (doubling)."""
     scheduling_api_refused_max_attempts: int = Field(default=2, ge=1, le=10)
+    """A refused connection (nothing listening) will not heal within a backoff. It gets only
+    this many attempts, `SCHEDULING_API_REFUSED_RETRY_SECONDS` apart, so the caller hears the
+    apology in about 0.1 s instead of 0.6 s."""
     scheduling_api_refused_retry_seconds: float = Field(default=0.05, ge=0)
+    """The pause between attempts after a refused connection."""
     profile_cache_ttl_seconds: float = Field(default=60.0, ge=0)
+    """How long a clinic profile is cached per process."""
 
     # Speech and language providers
-    deepgram_api_key: SecretStr = SecretStr("")
+    deepgram_api_key: SecretStr = Field(default=SecretStr(""), json_schema_extra=REQUIRED)
+    """The Deepgram key."""
     deepgram_base_url: str = "https://api.deepgram.com/v1/listen"
+    """Deepgram's full listen URL."""
     deepgram_model: str = "nova-3"
+    """The STT model."""
     deepgram_language: str = "en-US"
-    openai_api_key: SecretStr = SecretStr("")
-    openai_base_url: str | None = None
+    """The STT language."""
+    openai_api_key: SecretStr = Field(default=SecretStr(""), json_schema_extra=REQUIRED)
+    """The OpenAI key."""
+    openai_base_url: str | None = Field(default=None, json_schema_extra={"doc_default": "OpenAI"})
+    """Any OpenAI-compatible server."""
     openai_model: str = "gpt-4o-mini"
+    """The LLM."""
     openai_temperature: float = Field(default=0.4, ge=0, le=2)
-    cartesia_api_key: SecretStr = SecretStr("")
+    """The LLM's temperature."""
+    cartesia_api_key: SecretStr = Field(default=SecretStr(""), json_schema_extra=REQUIRED)
+    """The Cartesia key."""
     cartesia_base_url: str = "https://api.cartesia.ai"
+    """Cartesia's address."""
     cartesia_model: str = "sonic-3"
-    cartesia_voice: str = DEFAULT_CARTESIA_VOICE
+    """The TTS model."""
+    cartesia_voice: str = Field(
+        default=DEFAULT_CARTESIA_VOICE,
+        json_schema_extra={"doc_default": "Cartesia's default voice id"},
+    )
+    """The TTS voice."""
     noise_cancellation: bool = False
-    # browsers already apply AGC to the microphone (getUserMedia's autoGainControl); doing it
-    # again on the server costs ~8 % of a call's CPU for nothing. Turn on for phone lines.
+    """BVC noise cancellation. It needs LiveKit Cloud."""
     input_auto_gain_control: bool = False
+    """Server-side gain control on the caller's audio. Browsers already do it
+    (`autoGainControl`); turn it on for phone lines. It costs ~8 % of a call's CPU."""
 
     # Turn handling
     turn_detection: Literal["vad", "stt"] = "vad"
+    """`vad` or `stt`."""
     endpointing_min_delay_seconds: float = Field(default=0.5, ge=0)
+    """The shortest end-of-turn delay."""
     endpointing_max_delay_seconds: float = Field(default=3.0, gt=0)
+    """The longest end-of-turn delay."""
     allow_interruptions: bool = True
+    """Barge-in: the caller may interrupt the receptionist."""
     min_interruption_duration_seconds: float = Field(default=0.5, ge=0)
+    """Barge-in: how long the caller must speak to interrupt."""
     false_interruption_timeout_seconds: float = Field(default=2.0, gt=0)
+    """Barge-in: how long to wait for words before an interruption counts as false."""
     preemptive_generation: bool = True
-    # also synthesise the preemptive reply, so its first audio is ready the moment the turn
-    # is committed; costs TTS characters when the caller goes on speaking
+    """Start the LLM before the end of turn is confirmed."""
     preemptive_tts: bool = True
-    # Silero's silence window before it reports the end of speech. Kept well below
-    # ENDPOINTING_MIN_DELAY_SECONDS so that setting, not the VAD, decides the turn's end.
+    """Also synthesise that reply's first audio before the turn is confirmed, so it plays the
+    moment the turn is committed. It costs TTS characters when the caller goes on speaking."""
     vad_min_silence_seconds: float = Field(default=0.3, gt=0)
+    """Silero's silence window. It stays below `ENDPOINTING_MIN_DELAY_SECONDS` so that
+    setting, not the VAD, decides when a turn ends."""
     max_tool_steps: int = Field(default=4, ge=1)
+    """Tool calls allowed per turn."""
     silence_timeout_seconds: float = Field(default=12.0, gt=0)
+    """Silence before the nudge, and again before the goodbye."""
 
     # Worker process, health and metrics
     health_port: int = Field(default=8081, ge=0, le=65535)
+    """The health server (`/` and `/worker`)."""
     prometheus_port: int = Field(default=9100, ge=0, le=65535)
+    """Prometheus metrics (`0` turns them off)."""
     prometheus_multiproc_dir: str = "/tmp/agent-worker-prometheus"  # noqa: S108 - wiped at start
+    """Shared metrics directory for the job processes; wiped at start."""
     drain_timeout_seconds: int = Field(default=600, ge=0)
+    """How long SIGTERM waits for active calls."""
     load_threshold: float = Field(default=0.7, gt=0)
-    num_idle_processes: int | None = Field(default=None, ge=0)
-    # process: one OS process per call (isolation; ~80 MB each). thread: calls share one
-    # process (a few MB each), bounded by one interpreter's CPU — size pods at ~1 core.
+    """Above this load the worker takes no new calls."""
+    num_idle_processes: int | None = Field(
+        default=None, ge=0, json_schema_extra={"doc_default": "the framework's default"}
+    )
+    """Warm job processes kept ready."""
     job_executor: Literal["process", "thread"] = "process"
+    """`process`: each call in its own OS process (isolation, ~80 MB each). `thread`: calls
+    share one process (a few MB each) and one interpreter's CPU; size pods at about 1 core
+    (see docs/benchmarks.md)."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    """Log level."""
 
     def missing_provider_keys(self) -> list[str]:
         """Provider API keys that are empty (a call cannot start without them)."""

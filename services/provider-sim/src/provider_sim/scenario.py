@@ -28,16 +28,21 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from provider_sim.heard import heard_name, heard_phone
+
 TEMPLATE_HELP = (
     "{{ tool }} is the latest output of `tool` as text; {{ tool.a.0.b }} is a value inside "
     "that output parsed as JSON (or a Python literal); {{ tool | regex: PATTERN }} is the "
-    "first capture group (or the whole match) of PATTERN in it"
+    "first capture group (or the whole match) of PATTERN in it; {{ heard name or DEFAULT }} "
+    "and {{ heard phone or DEFAULT }} are the name and phone number the caller said, or "
+    "DEFAULT when they were not heard"
 )
 DEFAULT_FALLBACK_REPLY = "I'm sorry, could you repeat that?"
 
 _TEMPLATE = re.compile(r"\{\{\s*(.+?)\s*\}\}")
 _REGEX_FORM = re.compile(r"^([A-Za-z0-9_-]+)\s*\|\s*regex:\s*(.+)$")
 _PATH_FORM = re.compile(r"^([A-Za-z0-9_-]+)((?:\.[^.\s]+)*)$")
+_HEARD_FORM = re.compile(r"^heard\s+(name|phone)\s+or\s+(.+)$")
 
 
 class ScenarioError(ValueError):
@@ -201,7 +206,7 @@ def plan_reply(
     response = scripted_response(scenario, position)
     if response is None:
         return PlannedReply(scenario.fallback_reply, (), position, scripted=False)
-    outputs = _tool_outputs(messages)
+    said = _Conversation(_tool_outputs(messages), _caller_texts(messages))
     offered = set(offered_tools or ())
     calls: list[PlannedToolCall] = []
     for spec in response.tool_calls:
@@ -211,9 +216,9 @@ def plan_reply(
                 f"{position.caller_turns}, response {position.responses_in_turn}, but the "
                 f"request offers {sorted(offered) or 'no tools'}"
             )
-        arguments = _render(spec.arguments, outputs)
+        arguments = _render(spec.arguments, said)
         calls.append(PlannedToolCall(spec.name, json.dumps(arguments, ensure_ascii=False)))
-    text = _render_text(response.say, outputs) if response.say else None
+    text = _render_text(response.say, said) if response.say else None
     return PlannedReply(text, tuple(calls), position, scripted=True)
 
 
@@ -234,28 +239,46 @@ def _tool_outputs(messages: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     return latest
 
 
-def _render(value: Any, outputs: Mapping[str, str]) -> Any:
+@dataclass(frozen=True)
+class _Conversation:
+    """What templates can read: tool outputs by tool name, and the caller's words."""
+
+    outputs: Mapping[str, str]
+    caller_texts: tuple[str, ...]
+
+
+def _caller_texts(messages: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    return tuple(message_text(m) for m in messages if m.get("role") == "user")
+
+
+def _render(value: Any, said: _Conversation) -> Any:
     if isinstance(value, str):
         whole = _TEMPLATE.fullmatch(value.strip())
         if whole:
-            return _resolve(whole.group(1), outputs)
-        return _render_text(value, outputs)
+            return _resolve(whole.group(1), said)
+        return _render_text(value, said)
     if isinstance(value, Mapping):
-        return {key: _render(item, outputs) for key, item in value.items()}
+        return {key: _render(item, said) for key, item in value.items()}
     if isinstance(value, list):
-        return [_render(item, outputs) for item in value]
+        return [_render(item, said) for item in value]
     return value
 
 
-def _render_text(text: str, outputs: Mapping[str, str]) -> str:
+def _render_text(text: str, said: _Conversation) -> str:
     def substitute(match: re.Match[str]) -> str:
-        value = _resolve(match.group(1), outputs)
+        value = _resolve(match.group(1), said)
         return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
     return _TEMPLATE.sub(substitute, text)
 
 
-def _resolve(expression: str, outputs: Mapping[str, str]) -> Any:
+def _resolve(expression: str, said: _Conversation) -> Any:
+    heard_form = _HEARD_FORM.match(expression)
+    if heard_form is not None:
+        what, default = heard_form.groups()
+        heard = heard_name if what == "name" else heard_phone
+        return heard(said.caller_texts) or default.strip()
+    outputs = said.outputs
     regex_form = _REGEX_FORM.match(expression)
     if regex_form is not None:
         pattern = regex_form.group(2)

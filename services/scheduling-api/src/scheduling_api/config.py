@@ -14,27 +14,60 @@ MIN_SLOT_SECRET_LENGTH = 16
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
+    """Each field is the environment variable of the same name, upper-cased.
+
+    The docstrings are the settings' documentation: `make docs` renders them into
+    docs/configuration.md.
+    """
+
+    model_config = SettingsConfigDict(
+        case_sensitive=False, extra="ignore", use_attribute_docstrings=True
+    )
 
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    """The port it listens on."""
     host: str = "0.0.0.0"
+    """The address it binds."""
     redis_url: str = "redis://localhost:6379/0"
+    """The store."""
     redis_key_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")] = "sched"
+    """Prefix for keys and channels, so it can share a Redis safely."""
     redis_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 2.0
-    clinics_config: Path = PACKAGED_CLINICS
-    scheduling_api_tokens: Annotated[list[SecretStr], NoDecode] = Field(
-        default_factory=list, repr=False
+    """Redis connect and command timeout."""
+    clinics_config: Path = Field(
+        default=PACKAGED_CLINICS,
+        json_schema_extra={"doc_default": "the packaged `clinics/` folder"},
     )
-    slot_id_secret: SecretStr | None = Field(default=None, repr=False)
+    """A clinic YAML file, or a folder with one clinic per file."""
+    scheduling_api_tokens: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, repr=False, json_schema_extra={"doc_default": "**required**"}
+    )
+    """Comma-separated bearer tokens accepted on `/v1`."""
+    slot_id_secret: SecretStr | None = Field(
+        default=None,
+        repr=False,
+        json_schema_extra={"doc_default": "**required**, 16+ characters"},
+    )
+    """HMAC key for slot ids. It must be the same on every replica."""
     scheduling_api_insecure_dev: bool = False
-    min_notice_minutes: Annotated[int | None, Field(ge=0, le=7 * 24 * 60)] = None
+    """Local development only: with no tokens, auth is off, and each process gets a random
+    slot secret."""
+    min_notice_minutes: Annotated[int | None, Field(ge=0, le=7 * 24 * 60)] = Field(
+        default=None, json_schema_extra={"doc_default": "the clinic's rule"}
+    )
+    """Overrides the minimum booking notice."""
     idempotency_ttl_seconds: Annotated[int, Field(ge=60)] = 24 * 3600
+    """How long an `Idempotency-Key` is remembered."""
     availability_cache_seconds: Annotated[float, Field(ge=0, le=60)] = 2.0
+    """The longest a cached bookings read is trusted; writes invalidate it at once through a
+    change feed. `0` turns the cache off."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Log level."""
     access_log: bool = False
-    """One JSON line per request. Off by default: the latency histogram already counts
-    every request by route and status, business events and errors are always logged with
-    the request id, and the line costs about a quarter of availability's throughput."""
+    """One JSON line per request (route template, status, duration, request id). Off by
+    default: the latency histogram already counts every request by route and status,
+    business events and errors are always logged with the request id, and the line costs
+    about a quarter of availability's throughput."""
 
     @field_validator("log_level", mode="before")
     @classmethod

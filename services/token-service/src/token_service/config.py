@@ -34,35 +34,64 @@ def _split_csv(value: object) -> object:
 
 
 class Settings(BaseSettings):
-    """Token service configuration, read from the environment."""
+    """Token service configuration, read from the environment.
 
-    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
+    The field docstrings are the settings' documentation: `make docs` renders them into
+    docs/configuration.md.
+    """
+
+    model_config = SettingsConfigDict(
+        case_sensitive=False, extra="ignore", use_attribute_docstrings=True
+    )
 
     host: str = "0.0.0.0"
+    """The address it binds."""
     port: int = Field(default=8001, ge=1, le=65535)
+    """The port it listens on."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    """Log level."""
 
     livekit_url: str
+    """The public `ws://`/`wss://` LiveKit URL, returned as `server_url`."""
     livekit_api_key: str = Field(min_length=1)
+    """The key of the signing key pair."""
     livekit_api_secret: SecretStr
+    """The secret of the signing key pair; 32+ characters."""
 
     agent_name: str = "bright-smile-receptionist"
+    """The only agent a token dispatches."""
     clinic_ids: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["bright-smile"])
+    """Comma-separated clinics served. The first is the default."""
     token_ttl_seconds: int = Field(default=900, ge=60, le=3600)
+    """Token lifetime (60–3600)."""
 
     redis_url: str = "redis://127.0.0.1:6379/0"
+    """Store for the shared rate limit."""
     redis_timeout_seconds: float = Field(default=0.5, gt=0, le=10)
+    """How quickly a dead Redis becomes a 503."""
 
     rate_limit_requests: int = Field(default=10, ge=1)
+    """Per client: this many requests per `RATE_LIMIT_WINDOW_SECONDS`, sustained."""
     rate_limit_window_seconds: float = Field(default=60.0, gt=0, le=86400)
+    """The rate limit's window."""
     rate_limit_burst: int = Field(default=5, ge=1)
+    """Per client: this many requests at once."""
 
     trusted_proxy_cidrs: Annotated[list[IPNetwork], NoDecode] = Field(default_factory=list)
+    """Proxies whose `X-Forwarded-For` is believed (comma-separated CIDRs)."""
     cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    token_service_api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    """Exact origins allowed to call from a browser on another site (comma-separated)."""
+    token_service_api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, json_schema_extra={"doc_default": "empty (no key needed)"}
+    )
+    """Comma-separated bearer keys, each 16+ characters."""
 
     web_client_enabled: bool = True
-    web_client_dir: str = ""
+    """Serve the web client at `/`; turn it off where you host the page elsewhere."""
+    web_client_dir: str = Field(
+        default="", json_schema_extra={"doc_default": "the packaged `static/` folder"}
+    )
+    """Folder holding the built client (`make web` builds `web/dist`)."""
 
     _split = field_validator(
         "clinic_ids",

@@ -30,62 +30,100 @@ class TtsMode(StrEnum):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CALL_SIM_", case_sensitive=False, extra="ignore")
+    """The field docstrings are the settings' documentation: `make docs` renders them into
+    docs/configuration.md."""
 
-    # where the stack keeps its logs, Redis data and metric files (default: a new temp dir)
-    workdir: Path | None = None
+    model_config = SettingsConfigDict(
+        env_prefix="CALL_SIM_", case_sensitive=False, extra="ignore", use_attribute_docstrings=True
+    )
+
+    workdir: Path | None = Field(default=None, json_schema_extra={"doc_default": "a new temp dir"})
+    """Where the stack keeps its logs, Redis data and metric files."""
     livekit_server_bin: Path = Field(
         default=DEFAULT_LIVEKIT_BINARY,
         validation_alias=AliasChoices("CALL_SIM_LIVEKIT_SERVER_BIN", "LIVEKIT_SERVER_BIN"),
     )
+    """The LiveKit server binary."""
     web_client_dir: Path = DEFAULT_WEB_CLIENT_DIR
+    """The web client the token service serves."""
     log_level: str = "WARNING"
-    dev_standard_ports: bool = True  # `call-sim dev`: 8000, 8001, 7880... when they are free
+    """call-sim's own JSON logs."""
+    dev_standard_ports: bool = True
+    """`call-sim dev` uses 8000, 8001, 7880, … when they are free."""
     startup_timeout_seconds: float = Field(default=60.0, gt=0)
+    """Health-check timeout for each component."""
 
     # the agent worker under test (anything else it reads can be exported as usual)
     silence_timeout_seconds: float = Field(default=12.0, gt=0)
+    """The worker's `SILENCE_TIMEOUT_SECONDS`."""
     num_idle_processes: int = Field(default=1, ge=0)
-    # the worker's JOB_EXECUTOR: one process per call, or calls as threads of one process
+    """The worker's `NUM_IDLE_PROCESSES`."""
     job_executor: Literal["process", "thread"] = "process"
-    # The worker's default load function measures the whole machine's CPU. Here one machine
-    # also runs the callers, the SFU and provider-sim, so the production 0.7 would make the
-    # worker refuse calls because of the simulator's own CPU (LiveKit does not retry the
-    # dispatch: the caller is left alone in the room). Never FULL by default.
+    """The worker's `JOB_EXECUTOR`: one process per call, or calls as threads of one
+    process."""
     load_threshold: float = Field(default=100.0, gt=0)
-    # The LiveKit server applies its own gate (`agents.target_load`, default 0.7) to the
-    # load the worker reports; 1.0 leaves only its built-in "not at 100 % CPU" rule.
+    """The worker's `LOAD_THRESHOLD`. Its default load function measures the whole machine's
+    CPU, and here one machine also runs the callers, the SFU and provider-sim: the production
+    0.7 would make the worker refuse calls because of the simulator's own CPU (LiveKit does
+    not retry the dispatch, so the caller is left alone in the room). Never full by
+    default."""
     livekit_agent_target_load: float = Field(default=1.0, gt=0)
+    """The LiveKit server's own gate on the load the worker reports (`agents.target_load`,
+    0.7 by default; see docs/latency.md). 1.0 leaves only its built-in "not at 100 % CPU"
+    rule."""
 
     # provider-sim: modes and the fixed latencies of the simulated providers
-    stt_mode: SttMode = SttMode.SCRIPTED
-    tts_mode: TtsMode = TtsMode.SYNTHETIC
+    stt_mode: SttMode = Field(
+        default=SttMode.SCRIPTED,
+        json_schema_extra={"doc_default": "`scripted` (dev: `pocketsphinx`)"},
+    )
+    """How provider-sim hears the caller."""
+    tts_mode: TtsMode = Field(
+        default=TtsMode.SYNTHETIC, json_schema_extra={"doc_default": "`synthetic` (dev: `piper`)"}
+    )
+    """How provider-sim speaks."""
     stt_endpointing_ms: float = Field(default=200.0, ge=10)
+    """Simulated STT endpointing."""
     stt_final_delay_ms: float = Field(default=100.0, ge=0)
+    """Simulated STT final-transcript delay."""
     llm_ttft_ms: float = Field(default=300.0, ge=0)
+    """Simulated LLM time to first token."""
     llm_tokens_per_second: float = Field(default=80.0, gt=0)
+    """Simulated LLM streaming pace."""
     tts_ttfb_ms: float = Field(default=120.0, ge=0)
+    """Simulated TTS time to first byte."""
     tts_ms_per_character: float = Field(default=65.0, gt=0)
+    """Simulated TTS audio length per character."""
     seed: int = 0
+    """provider-sim's seed."""
 
     # the simulated caller
     turn_timeout_seconds: float = Field(default=20.0, gt=0)
+    """How long the caller waits for a reply."""
     pause_seconds: float = Field(default=0.4, ge=0)
+    """The caller's think time."""
     agent_quiet_seconds: float = Field(default=0.7, gt=0)
+    """How long the agent must be quiet to count as finished."""
     speech_threshold_dbfs: float = Field(default=-40.0, le=0)
+    """The speech/silence level (also passed to provider-sim)."""
     budget_ms: float = Field(default=500.0, gt=0)
+    """The end-to-end budget shown in the latency table."""
 
-    # real providers: "auto" uses them when all three keys are set; "simulated" never does
     providers: Literal["auto", "simulated"] = "auto"
+    """`auto` uses the real providers when all three provider keys are set; `simulated` never
+    does."""
     deepgram_api_key: SecretStr = Field(
         default=SecretStr(""), validation_alias=AliasChoices("DEEPGRAM_API_KEY")
     )
+    """A real Deepgram key (see `CALL_SIM_PROVIDERS`)."""
     openai_api_key: SecretStr = Field(
         default=SecretStr(""), validation_alias=AliasChoices("OPENAI_API_KEY")
     )
+    """A real OpenAI key (see `CALL_SIM_PROVIDERS`)."""
     cartesia_api_key: SecretStr = Field(
         default=SecretStr(""), validation_alias=AliasChoices("CARTESIA_API_KEY")
     )
+    """A real Cartesia key (see `CALL_SIM_PROVIDERS`)."""
 
     @property
     def real_providers(self) -> bool:

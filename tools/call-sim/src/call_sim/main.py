@@ -17,11 +17,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import atexit
+import contextlib
 import json
 import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -127,7 +129,7 @@ def _dev_settings(settings: Settings) -> Settings:
     return settings.model_copy(update=update)
 
 
-def _dev_instructions(stack: Stack, scenario: str, settings: Settings) -> str:
+def _dev_instructions(stack: Stack, scenario: CallScenario, settings: Settings) -> str:
     urls = stack.urls
     web = (settings.web_client_dir / "index.html").is_file()
     lines = [
@@ -147,19 +149,69 @@ def _dev_instructions(stack: Stack, scenario: str, settings: Settings) -> str:
         lines += [
             f"  provider-sim                    {urls.provider_sim}/sim/state"
             f"   (STT {settings.stt_mode}, TTS {settings.tts_mode})",
-            f"  The model is scripted: it plays scenario '{scenario}' whatever you say.",
+            f"  The model is scripted: it plays scenario '{scenario.name}' whatever you say.",
             f"  Load another script: curl --data-binary @my.yaml {urls.provider_sim}/sim/scenario",
         ]
+        if scenario.talk_to_it:
+            lines += ["", "  How to talk to it:"]
+            lines += [f"    {line}" for line in scenario.talk_to_it.splitlines()]
     else:
         lines.append("  Providers                       the REAL Deepgram, OpenAI and Cartesia")
     lines += [
+        "",
+        "  Find a booking by the number it read back (ten digits, no spaces):",
+        f"    curl -H 'Authorization: Bearer {stack.scheduling_token}' "
+        f"'{urls.scheduling_api}/v1/clinics/{scenario.clinic}/bookings?phone=4155550132'",
+        "",
         f"  Logs                            {stack.workdir / 'logs'}",
         "  Press Ctrl-C to stop everything.",
     ]
     return "\n".join(lines)
 
 
+@contextlib.contextmanager
+def _ctrl_c_reaches_only_us() -> Iterator[None]:
+    """Make call-sim the terminal's foreground process group while it runs, as a shell does
+    for a job, and give the terminal back afterwards.
+
+    Ctrl-C interrupts the whole foreground group, and make dies of that SIGINT whatever its
+    recipe does ("make: *** [dev] Error 130"), although stopping is how `make dev` is meant
+    to end. With a group of its own, call-sim alone gets Ctrl-C, stops everything and exits
+    0, and make exits 0 after it. The components run in sessions of their own anyway.
+    Nothing changes without a terminal, or when call-sim is not in its foreground.
+    """
+    terminal = sys.stdin.fileno()
+    try:
+        parent_group = os.getpgrp()
+        ours = os.isatty(terminal) and os.tcgetpgrp(terminal) == parent_group
+    except OSError:
+        ours = False
+    if ours:
+        try:
+            os.setpgid(0, 0)  # EPERM for a session leader, which has the terminal anyway
+        except OSError:
+            ours = False
+    if ours:
+        _set_foreground(terminal, os.getpgrp())
+    try:
+        yield
+    finally:
+        if ours:
+            _set_foreground(terminal, parent_group)
+
+
+def _set_foreground(terminal: int, group: int) -> None:
+    """tcsetpgrp from a background group sends SIGTTOU, which would stop us: ignore it."""
+    previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+    try:
+        with contextlib.suppress(OSError):  # the parent's group may be gone already
+            os.tcsetpgrp(terminal, group)
+    finally:
+        signal.signal(signal.SIGTTOU, previous)
+
+
 def command_dev(settings: Settings, scenario_name: str, console: Console) -> int:
+    """Run the stack until Ctrl-C, which is the normal way to end it: exit status 0."""
     settings = _dev_settings(settings)
     scenario = catalog.load(scenario_name)
     stack = Stack(
@@ -170,13 +222,17 @@ def command_dev(settings: Settings, scenario_name: str, console: Console) -> int
             standard_ports=settings.dev_standard_ports,
         ),
     )
-    try:
-        _start(stack)
-        console.say()
-        console.say(_dev_instructions(stack, scenario.name, settings))
-        threading.Event().wait()  # until Ctrl-C or SIGTERM unwinds
-    finally:
-        stack.stop()
+    with _ctrl_c_reaches_only_us():
+        try:
+            _start(stack)
+            console.say()
+            console.say(_dev_instructions(stack, scenario, settings))
+            threading.Event().wait()  # until Ctrl-C (or SIGTERM, which unwinds)
+        except KeyboardInterrupt:
+            pass  # at any moment, also while starting up: that is how dev ends
+        finally:
+            stack.stop()
+        console.say(f"call-sim dev stopped, logs in {stack.workdir / 'logs'}")
     return 0
 
 

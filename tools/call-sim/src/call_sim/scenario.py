@@ -14,7 +14,8 @@ templates reading earlier tool outputs). The call simulator adds:
   just before the caller speaks (`take_earliest_slot`, `stop_scheduling_api`);
 * `listen_after_seconds` — how long the caller stays on after its last turn, waiting for
   the receptionist to say goodbye and hang up;
-* `expect` — bookings, callbacks, tools, booking outcomes and phrases that must hold.
+* `expect` — bookings, callbacks, tools, booking outcomes and phrases that must hold;
+* `talk_to_it` — how a person gets through the script in `make dev`, printed there.
 """
 
 from __future__ import annotations
@@ -119,6 +120,7 @@ class CallScenario(_Strict):
     turns: list[CallerTurn] = Field(default_factory=list)
     listen_after_seconds: float = Field(default=8.0, ge=0, le=120)
     expect: Expectations = Expectations()
+    talk_to_it: str = ""
 
     @field_validator("setup_bookings", mode="before")
     @classmethod
