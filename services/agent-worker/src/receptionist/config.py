@@ -30,13 +30,18 @@ class Settings(BaseSettings):
     # Scheduling API (the clinic's appointment book)
     scheduling_api_url: str = "http://127.0.0.1:8000"
     scheduling_api_token: SecretStr = SecretStr("")
-    scheduling_api_timeout_seconds: float = Field(default=2.0, gt=0)
+    # per attempt; a tool's whole call, retries included, is bounded by TOOL_DEADLINE_SECONDS
+    scheduling_api_timeout_seconds: float = Field(default=1.0, gt=0)
     scheduling_api_max_attempts: int = Field(default=3, ge=1, le=10)
     scheduling_api_backoff_seconds: float = Field(default=0.2, ge=0)
     # a refused connection (nothing listening) will not heal within the backoff: fail fast
     scheduling_api_refused_max_attempts: int = Field(default=2, ge=1, le=10)
     scheduling_api_refused_retry_seconds: float = Field(default=0.05, ge=0)
     profile_cache_ttl_seconds: float = Field(default=60.0, ge=0)
+    # one deadline per tool call, retries included: past it the caller hears the apology
+    tool_deadline_seconds: float = Field(default=2.5, gt=0)
+    # a tool still waiting on the scheduling API this long says "One moment while I check."
+    tool_filler_delay_seconds: float = Field(default=1.0, ge=0)
 
     # Speech and language providers
     deepgram_api_key: SecretStr = SecretStr("")
