@@ -166,10 +166,12 @@ class FallbackReceptionist(FrontDesk):
         clinic_id: str,
         scheduling: SchedulingClient,
         tool_deadline_seconds: float = DEFAULT_TOOL_DEADLINE_SECONDS,
+        filler_delay_seconds: float = DEFAULT_FILLER_DELAY_SECONDS,
     ) -> None:
         self.clinic_id = clinic_id
         self.scheduling = scheduling
         self.tool_deadline_seconds = tool_deadline_seconds
+        self.filler_delay_seconds = filler_delay_seconds
         self.region = "US"
         self.clinic_phone = ""
         super().__init__(instructions=prompts.fallback_instructions())

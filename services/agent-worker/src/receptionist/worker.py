@@ -147,6 +147,7 @@ async def entrypoint(ctx: JobContext) -> None:
                 clinic_id=clinic_id,
                 scheduling=resources.scheduling,
                 tool_deadline_seconds=settings.tool_deadline_seconds,
+                filler_delay_seconds=settings.tool_filler_delay_seconds,
             )
         )
         session = build_session(settings, build_pipeline(settings, voice_activity=resources.vad))
