@@ -101,19 +101,29 @@ def test_more_words_after_the_yes_spend_the_approval() -> None:
     assert refusal_of(approval, DETAILS) is Refusal.DECLINED
 
 
-def test_a_read_back_cut_off_or_talked_over_is_not_a_read_back() -> None:
+def test_a_read_back_cut_off_or_refused_over_is_not_a_read_back() -> None:
     cut_off = Approval()
     cut_off.read_back_started(DETAILS)
     cut_off.read_back_finished(DETAILS, heard_whole=False)
     assert cut_off.caller_turn("yes") is None
     assert refusal_of(cut_off, DETAILS) is Refusal.NOT_DIRECT
 
-    talked_over = Approval()
-    talked_over.read_back_started(DETAILS)
-    assert talked_over.caller_turn("yes yes") is None
-    talked_over.read_back_finished(DETAILS, heard_whole=True)
-    assert talked_over.caller_turn("yes") is None
-    assert refusal_of(talked_over, DETAILS) is Refusal.NOT_DIRECT
+    refused_over_it = Approval()
+    refused_over_it.read_back_started(DETAILS)
+    assert refused_over_it.caller_turn("no wait") is None
+    refused_over_it.read_back_finished(DETAILS, heard_whole=True)
+    assert refused_over_it.caller_turn("yes") is None
+    assert refusal_of(refused_over_it, DETAILS) is Refusal.DECLINED
+
+
+def test_words_over_the_read_back_neither_approve_nor_spend_it() -> None:
+    approval = Approval()
+    approval.read_back_started(DETAILS)
+    assert approval.caller_turn("mm-hmm") is None
+    assert approval.caller_turn("yes") is None  # not yet heard in full
+    assert refusal_of(approval, DETAILS) is Refusal.NO_ANSWER_YET
+    approval.read_back_finished(DETAILS, heard_whole=True)
+    assert approval.caller_turn("yes, that's right") == DETAILS
 
 
 def test_agent_speech_before_the_read_back_is_heard_does_not_count() -> None:

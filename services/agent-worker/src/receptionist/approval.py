@@ -5,10 +5,13 @@ be committed only when its details were read back in full and the caller's very 
 were a clear yes. Anything else spends the read-back, and only a fresh one can approve:
 
     IDLE ──read_back_started──▶ READING ──read back in full──▶ AWAITING ──clear yes──▶ APPROVED
-                                   │ cut off, or the caller        │ anything else, or an
-                                   ▼ spoke over it                 ▼ agent question first
+                                   │ cut off, or a "no"            │ anything else, or an
+                                   ▼ said over it                  ▼ agent question first
                                  SPENT ◀──────────────────────── SPENT ◀── the caller speaks
                                                                           again (APPROVED)
+
+Other words said over the read-back ("mm-hmm") do not count either way: only the caller's
+first turn after the whole read-back answers it.
 
 The session feeds it what was said (`caller_turn`, `agent_turn`, `read_back_finished`); a
 tool asks `authorize`. `caller_turn` also returns the change a clear yes approved, so a turn
@@ -139,8 +142,8 @@ class Approval:
             self._spend(Refusal.DECLINED if reply is Reply.NO else Refusal.UNCLEAR)
         elif stage is Stage.APPROVED:
             self._spend(Refusal.DECLINED if reply is Reply.NO else Refusal.NOT_DIRECT)
-        elif stage is Stage.READING:
-            self._spend(Refusal.NOT_DIRECT)
+        elif stage is Stage.READING and reply is Reply.NO:
+            self._spend(Refusal.DECLINED)  # "no, wait" over the read-back
         return None
 
     def agent_turn(self) -> None:
