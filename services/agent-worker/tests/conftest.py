@@ -7,8 +7,10 @@ and the scheduling API (over HTTP, on real Redis) are the production code paths.
 from __future__ import annotations
 
 import json
+import re
+import socket
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,6 +113,17 @@ def instructions_of(chat_ctx: ChatContext) -> str:
     )
 
 
+ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+
+
+def assert_speakable(text: str, slot_ids: Sequence[str] = ()) -> None:
+    """Nothing a caller should never hear: ISO timestamps, URLs or the API's slot ids."""
+    assert not ISO_TIME.search(text), text
+    assert "http" not in text, text
+    for slot_id in slot_ids:
+        assert slot_id not in text, text
+
+
 class Script:
     """Builds scripted replies; handed to tests by the `script` fixture."""
 
@@ -136,6 +149,7 @@ class Script:
 
     last_tool_output = staticmethod(last_tool_output)
     instructions_of = staticmethod(instructions_of)
+    assert_speakable = staticmethod(assert_speakable)
 
 
 @pytest.fixture
@@ -150,6 +164,8 @@ class SchedulingApi:
     base_url: str
     http: httpx.Client
     process: Any
+    launcher: Any
+    env: dict[str, str]
 
     def get(self, path: str, **params: Any) -> Any:
         response = self.http.get(path, params=params)
@@ -181,23 +197,42 @@ class SchedulingApi:
         params = {"phone": phone} | ({"status": status} if status else {})
         return self.get("/v1/clinics/bright-smile/bookings", **params)["bookings"]
 
+    def restart(self, **env: str) -> None:
+        """Stop the API and start it again on the same port (same Redis), with `env` added:
+        the receptionist's client keeps talking to the same address."""
+        self.process.stop()
+        self.process = self.launcher.start(
+            ["scheduling-api"],
+            name="scheduling-api",
+            env={**self.env, **env},
+            port=self.process.port,
+        )
+
 
 @pytest.fixture
-def scheduling_api(services: Any, redis_url: str) -> Iterator[SchedulingApi]:
-    process = services.start(
-        ["scheduling-api"],
-        name="scheduling-api",
-        env={
-            "REDIS_URL": redis_url,
-            "SCHEDULING_API_TOKENS": API_TOKEN,
-            "SLOT_ID_SECRET": SLOT_SECRET,
-            "LOG_LEVEL": "WARNING",
-        },
-    )
+def scheduling_api_env() -> dict[str, str]:
+    """Extra environment of the test's scheduling API (parametrize to override)."""
+    return {}
+
+
+@pytest.fixture
+def scheduling_api(
+    services: Any, redis_url: str, scheduling_api_env: dict[str, str]
+) -> Iterator[SchedulingApi]:
+    env = {
+        "REDIS_URL": redis_url,
+        "SCHEDULING_API_TOKENS": API_TOKEN,
+        "SLOT_ID_SECRET": SLOT_SECRET,
+        "LOG_LEVEL": "WARNING",
+        **scheduling_api_env,
+    }
+    process = services.start(["scheduling-api"], name="scheduling-api", env=env)
     with httpx.Client(
         base_url=process.base_url, headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=5
     ) as http:
-        yield SchedulingApi(base_url=process.base_url, http=http, process=process)
+        yield SchedulingApi(
+            base_url=process.base_url, http=http, process=process, launcher=services, env=env
+        )
 
 
 @pytest.fixture
@@ -223,16 +258,88 @@ class Call:
     agent: Receptionist
     greeting: Any
 
+    async def offer_times(self, appointment_type: str = "cleaning") -> str:
+        """The caller asks for a visit; the model checks availability and reads the result."""
+        self.llm.queue(
+            Script.call("check_availability", appointment_type=appointment_type),
+            Script.speak_tool_result(),
+        )
+        result = await self.session.run(user_input=f"I'd like to book a {appointment_type}")
+        result.expect.next_event().is_function_call(name="check_availability")
+        output = result.expect.next_event().is_function_call_output().event().item
+        assert not output.is_error, output.output
+        result.expect.next_event().is_message(role="assistant")
+        return str(output.output)
 
-@pytest.fixture
-async def call(profile: ClinicProfile, scheduling_client: SchedulingClient) -> AsyncIterator[Call]:
+    async def confirm(self, tool: str, user_input: str, **arguments: Any) -> str:
+        """Call a confirm tool; it speaks the read-back itself, with no second LLM round."""
+        requests_before = len(self.llm.requests)
+        self.llm.queue(Script.call(tool, **arguments))
+        result = await self.session.run(user_input=user_input)
+        result.expect.next_event().is_function_call(name=tool)
+        output = result.expect.next_event().is_function_call_output().event().item
+        assert not output.is_error, output.output
+        spoken = result.expect.next_event().is_message(role="assistant").event().item.text_content
+        result.expect.no_more_events()
+        assert len(self.llm.requests) == requests_before + 1  # one LLM round: the tool call
+        assert spoken in output.output  # the model is told what was already read back
+        assert "do not repeat" in output.output
+        return str(spoken)
+
+    async def read_back_booking(self, option: str, name: str, phone: str) -> str:
+        details = {"option": option, "patient_name": name, "patient_phone": phone}
+        return await self.confirm(
+            "confirm_booking_details", f"{option} please. I'm {name}, {phone}", **details
+        )
+
+    async def tool_turn(self, user_input: str, *steps: Step) -> llm.FunctionCallOutput:
+        """The caller says something; the model takes `steps`; the first tool output."""
+        self.llm.queue(*steps)
+        result = await self.session.run(user_input=user_input)
+        return result.expect.contains_function_call_output().event().item
+
+
+async def open_call(profile: ClinicProfile, scheduling: SchedulingClient, **options: Any) -> Call:
     scripted = ScriptedLLM()
     settings = Settings(silence_timeout_seconds=300, preemptive_generation=False)
     session = build_session(settings, Pipeline(llm=scripted))
-    agent = Receptionist(profile=profile, scheduling=scheduling_client)
+    # a generous filler delay: only the tests about the filler depend on it
+    options = {"filler_delay_seconds": 10.0, **options}
+    agent = Receptionist(profile=profile, scheduling=scheduling, **options)
     greeting = await session.start(agent, capture_run=True)
-    yield Call(session=session, llm=scripted, agent=agent, greeting=greeting)
-    await session.aclose()
+    return Call(session=session, llm=scripted, agent=agent, greeting=greeting)
+
+
+@pytest.fixture
+async def call(profile: ClinicProfile, scheduling_client: SchedulingClient) -> AsyncIterator[Call]:
+    opened = await open_call(profile, scheduling_client)
+    yield opened
+    await opened.session.aclose()
+
+
+@pytest.fixture
+async def open_receptionist(
+    profile: ClinicProfile,
+) -> AsyncIterator[Callable[..., Awaitable[Call]]]:
+    """Opens calls with the test's own scheduling client and receptionist options."""
+    opened: list[Call] = []
+
+    async def open_with(scheduling: SchedulingClient, **options: Any) -> Call:
+        opened.append(await open_call(profile, scheduling, **options))
+        return opened[-1]
+
+    yield open_with
+    for each in opened:
+        await each.session.aclose()
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A loopback port that accepts connections but never answers: every request hangs."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        yield int(listener.getsockname()[1])
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The read-back-and-explicit-yes rule, as a pure state machine."""
+"""What a caller's answer means, read-back texts, and caller verification."""
 
 from __future__ import annotations
 
@@ -10,9 +10,6 @@ from livekit.agents.tokenize import blingfire
 from receptionist.booking_flow import (
     BookingDetails,
     CancellationDetails,
-    ConfirmationFlow,
-    ConfirmationRequired,
-    Refusal,
     Reply,
     RescheduleDetails,
     booking_read_back,
@@ -31,12 +28,6 @@ DETAILS = BookingDetails(
     patient_name="Maria Garcia",
     patient_phone="+15125550187",
 )
-
-
-def refusal_of(flow: ConfirmationFlow, details: object, said: list[str]) -> Refusal:
-    with pytest.raises(ConfirmationRequired) as caught:
-        flow.authorize(details, said)  # type: ignore[arg-type]
-    return caught.value.refusal
 
 
 @pytest.mark.parametrize(
@@ -75,57 +66,6 @@ def test_no_or_correction(utterance: str) -> None:
 @pytest.mark.parametrize("utterance", ["", "hmm", "what time was that?", "okay", "Maria Garcia"])
 def test_anything_else_is_not_a_yes(utterance: str) -> None:
     assert classify_reply(utterance) is Reply.UNCLEAR
-
-
-def test_booking_needs_a_read_back_first() -> None:
-    assert refusal_of(ConfirmationFlow(), DETAILS, ["yes"]) is Refusal.NOT_READ_BACK
-
-
-def test_yes_before_the_read_back_does_not_count() -> None:
-    flow = ConfirmationFlow()
-    said = ["book option one", "yes"]
-    flow.read_back(DETAILS, caller_turns_so_far=len(said))
-    assert refusal_of(flow, DETAILS, said) is Refusal.NO_ANSWER_YET
-
-
-def test_yes_after_the_read_back_authorises_exactly_those_details() -> None:
-    flow = ConfirmationFlow()
-    flow.read_back(DETAILS, caller_turns_so_far=1)
-    flow.authorize(DETAILS, ["book option one", "yes, that's right"])
-    changed = BookingDetails(**{**DETAILS.__dict__, "patient_phone": "+15125550100"})
-    assert refusal_of(flow, changed, ["book option one", "yes"]) is Refusal.DETAILS_CHANGED
-
-
-def test_no_clears_the_read_back() -> None:
-    flow = ConfirmationFlow()
-    flow.read_back(DETAILS, caller_turns_so_far=1)
-    assert refusal_of(flow, DETAILS, ["book it", "no, wrong day"]) is Refusal.DECLINED
-    assert flow.pending is None
-    assert refusal_of(flow, DETAILS, ["book it", "no, wrong day", "yes"]) is Refusal.NOT_READ_BACK
-
-
-def test_an_unclear_answer_keeps_waiting() -> None:
-    flow = ConfirmationFlow()
-    flow.read_back(DETAILS, caller_turns_so_far=1)
-    assert refusal_of(flow, DETAILS, ["book it", "hmm"]) is Refusal.UNCLEAR
-    flow.authorize(DETAILS, ["book it", "hmm", "yes"])
-
-
-def test_completed_change_needs_a_new_read_back() -> None:
-    flow = ConfirmationFlow()
-    flow.read_back(DETAILS, caller_turns_so_far=0)
-    flow.authorize(DETAILS, ["yes"])
-    flow.complete()
-    assert refusal_of(flow, DETAILS, ["yes"]) is Refusal.NOT_READ_BACK
-
-
-def test_a_new_read_back_replaces_the_old_one() -> None:
-    flow = ConfirmationFlow()
-    flow.read_back(DETAILS, caller_turns_so_far=0)
-    cancel = CancellationDetails("b-1", DETAILS.starts_at, "Cleaning")
-    flow.read_back(cancel, caller_turns_so_far=1)
-    assert refusal_of(flow, DETAILS, ["x", "yes"]) is Refusal.DETAILS_CHANGED
-    flow.authorize(cancel, ["x", "yes"])
 
 
 def test_read_back_text_is_spoken_style() -> None:

@@ -52,9 +52,10 @@ class Recorded:
 
 @dataclass
 class FlakyServer:
-    """Answers each request with the next scripted (status, body); records every request."""
+    """Answers each request with the next scripted (status, body[, headers]); records every
+    request."""
 
-    replies: deque[tuple[int, Any]] = field(default_factory=deque)
+    replies: deque[tuple[Any, ...]] = field(default_factory=deque)
     requests: list[Recorded] = field(default_factory=list)
     port: int = 0
 
@@ -78,7 +79,7 @@ def flaky() -> Iterator[FlakyServer]:
                     json.loads(raw) if raw else None,
                 )
             )
-            status, body = state.replies.popleft() if state.replies else (500, {})
+            status, body, *headers = state.replies.popleft() if state.replies else (500, {})
             if status == 0:
                 self.close_connection = True
                 self.connection.shutdown(2)
@@ -87,6 +88,8 @@ def flaky() -> Iterator[FlakyServer]:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
+            for name, value in (headers[0] if headers else {}).items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(payload)
 
@@ -127,7 +130,7 @@ async def test_booking_retry_after_5xx_reuses_the_idempotency_key(flaky: FlakySe
     client = client_for(flaky)
     booking = await book(client)
     await client.aclose()
-    assert booking.booking_id == "bk_1"
+    assert booking.booking.booking_id == "bk_1"
     assert len(flaky.requests) == 2
     first, second = flaky.requests
     assert first.headers["idempotency-key"] == second.headers["idempotency-key"] == "key-1"
@@ -140,7 +143,7 @@ async def test_booking_retry_after_a_lost_response_reuses_the_key(flaky: FlakySe
     client = client_for(flaky)
     booking = await book(client, key="key-lost")
     await client.aclose()
-    assert booking.booking_id == "bk_1"
+    assert booking.booking.booking_id == "bk_1"
     assert [r.headers["idempotency-key"] for r in flaky.requests] == ["key-lost", "key-lost"]
 
 
@@ -180,15 +183,6 @@ def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A loopback port that accepts connections but never answers: every request times out."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(16)
-        yield int(listener.getsockname()[1])
 
 
 def client_on_port(port: int, transport: CountingTransport, **options: Any) -> SchedulingClient:
@@ -255,15 +249,37 @@ async def test_slot_taken_carries_the_alternatives(flaky: FlakyServer) -> None:
 
 
 async def test_stale_slot_and_bad_credentials(flaky: FlakyServer) -> None:
+    too_soon = {"error": "slot_in_past", "message": "too late", "alternatives": [SLOT]}
     flaky.replies.extend(
-        [(422, {"error": "slot_in_past", "message": "too late"}), (401, {"error": "unauthorized"})]
+        [
+            (422, too_soon),
+            (422, {"error": "invalid_slot", "message": "forged"}),
+            (401, {"error": "unauthorized"}),
+        ]
     )
     client = client_for(flaky)
+    with pytest.raises(SlotUnavailable) as caught:
+        await book(client)
+    assert caught.value.too_soon
+    assert [s.slot_id for s in caught.value.alternatives] == ["opaque"]
     with pytest.raises(InvalidSlot):
         await book(client)
     with pytest.raises(SchedulingUnavailable):
         await client.get_clinic("bright-smile")
     await client.aclose()
+
+
+async def test_a_booking_the_patient_already_holds_is_reported_as_such(
+    flaky: FlakyServer,
+) -> None:
+    flaky.replies.extend([(200, BOOKING, {"Already-Booked": "true"}), (201, BOOKING)])
+    client = client_for(flaky)
+    held = await book(client)
+    created = await book(client, key="key-2")
+    await client.aclose()
+    assert held.booking.booking_id == "bk_1"
+    assert held.already_booked
+    assert not created.already_booked
 
 
 async def test_availability_query_parameters(flaky: FlakyServer) -> None:

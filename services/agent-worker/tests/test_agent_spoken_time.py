@@ -95,6 +95,15 @@ def test_noon_is_grouped_by_name() -> None:
     )
 
 
+def test_noon_keeps_its_place_in_time_order() -> None:
+    assert group_options([chicago(3, 14), chicago(3, 12)], CHICAGO, TODAY) == (
+        "Thursday, December 3rd at noon, or 2 in the afternoon"
+    )
+    assert group_options([chicago(3, 12), chicago(3, 13), chicago(3, 16)], CHICAGO, TODAY) == (
+        "Thursday, December 3rd at noon, or 1 or 4 in the afternoon"
+    )
+
+
 def test_lists_of_alternatives() -> None:
     assert join_alternatives(["9"]) == "9"
     assert join_alternatives(["9", "10"]) == "9 or 10"

@@ -291,6 +291,46 @@ async def test_taken_slot_is_409_with_nearest_alternatives(api: Any, booking_bod
     assert rebook.status_code == 201
 
 
+async def test_the_same_patient_booking_their_own_slot_again_gets_that_booking(
+    api: Any, booking_body: Body
+) -> None:
+    """A repeated booking by the same patient (phone and name, however written) for the
+    slot and type they already hold is answered as that booking: 200, not a conflict."""
+    slot = await slot_at(api.client, "2027-01-12T10:00:00-06:00", appointment_type="exam")
+    first = await book(api.client, booking_body(slot["slot_id"]), key="first")
+    assert first.status_code == 201
+    again = await book(
+        api.client,
+        booking_body(slot["slot_id"], name=" maria  GARCIA", phone="+1 512 555 0199"),
+        key="second",
+    )
+    assert again.status_code == 200, again.text
+    assert again.headers["Already-Booked"] == "true"
+    assert again.json() == first.json()
+    assert again.headers["Location"].endswith(first.json()["booking_id"])
+    listed = await api.client.get(f"{CLINIC}/bookings", params={"date": "2027-01-12"})
+    assert len(listed.json()["bookings"]) == 1
+
+    # someone else on the same phone, or another type at that time: a real conflict
+    sibling = await book(api.client, booking_body(slot["slot_id"], name="Leo Garcia"), key="c")
+    assert_error(sibling, 409, "slot_unavailable")
+    filling = await slot_at(api.client, "2027-01-12T08:00:00-06:00", appointment_type="filling")
+    assert (await book(api.client, booking_body(filling["slot_id"]), key="d")).status_code == 201
+    overlap = SlotIdSigner(SLOT_SECRET).sign(
+        SlotRef("test-clinic", "dr-test", "exam", epoch("2027-01-12T08:00:00-06:00"))
+    )
+    assert_error(await book(api.client, booking_body(overlap), key="e"), 409, "slot_unavailable")
+
+
+async def test_create_booking_documents_every_answer(api: Any) -> None:
+    document = (await api.client.get("/openapi.json")).json()
+    responses = document["paths"]["/v1/clinics/{clinic_id}/bookings"]["post"]["responses"]
+    assert {"200", "201", "400", "409", "422"} <= set(responses)
+    assert "Already-Booked" in responses["200"]["headers"]
+    error = responses["409"]["content"]["application/json"]["schema"]["$ref"]
+    assert error.endswith("/ErrorOut")
+
+
 @pytest.mark.parametrize(
     "mangle",
     [

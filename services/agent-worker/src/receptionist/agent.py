@@ -9,36 +9,44 @@ the API's ids.
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import logging
-import time
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, date, datetime
-from typing import Concatenate, Literal, ParamSpec, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import date, datetime, timedelta
+from typing import Literal, TypeVar
 from zoneinfo import ZoneInfo
 
-from livekit.agents import Agent, RunContext, ToolError, function_tool, llm
-from livekit.agents.llm.tool_context import find_function_tools
+from livekit.agents import RunContext, ToolError, function_tool, llm
+from livekit.agents.voice.events import ConversationItemAddedEvent
 
-from . import prompts
+from . import prompts, tool_texts
+from .approval import Approval, ConfirmationRequired
 from .booking_flow import (
     BookingDetails,
     CancellationDetails,
     ChangeDetails,
-    ConfirmationFlow,
-    ConfirmationRequired,
     RescheduleDetails,
     booking_read_back,
     cancellation_read_back,
     reschedule_read_back,
     same_caller,
 )
+from .front_desk import (
+    DEFAULT_FILLER_DELAY_SECONDS,
+    DEFAULT_TOOL_DEADLINE_SECONDS,
+    MAX_NAME_CHARACTERS,
+    FrontDesk,
+    measured,
+    unavailable_error,
+    utc_now,
+)
 from .metrics import get_metrics
 from .models import Booking, ClinicProfile, Slot
-from .offers import References, pick_options
+from .offers import References, nearest_options, pick_options
 from .phone import normalise_phone
 from .scheduling_client import (
     BookingNotActive,
+    BookingOutcome,
     InvalidSlot,
     NotFound,
     RequestRejected,
@@ -48,121 +56,21 @@ from .scheduling_client import (
     SlotUnavailable,
     new_idempotency_key,
 )
-from .spoken_time import group_options, spoken_datetime, spoken_phone
+from .spoken_time import spoken_datetime
 
 logger = logging.getLogger(__name__)
 
-P = ParamSpec("P")
 R = TypeVar("R")
-AgentT = TypeVar("AgentT", bound=Agent)
 
 SEARCH_DAYS = 7
 PREFERRED_DATE_SEARCH_DAYS = 3
 EMERGENCY_SEARCH_DAYS = 7
 SLOT_LIMIT = 40
+RECHECK_DAYS = 2
+RECHECK_LIMIT = 100
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def measured(
-    tool: Callable[Concatenate[AgentT, P], Awaitable[R]],
-) -> Callable[Concatenate[AgentT, P], Awaitable[R]]:
-    """Observe the tool's latency as `receptionist_tool_latency_seconds{tool,outcome}`."""
-
-    @functools.wraps(tool)
-    async def wrapper(self: AgentT, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        started = time.perf_counter()
-        outcome = "error"
-        try:
-            result = await tool(self, *args, **kwargs)
-            outcome = "ok"
-            return result
-        finally:
-            get_metrics().tool_latency.labels(tool=tool.__name__, outcome=outcome).observe(
-                time.perf_counter() - started
-            )
-
-    return wrapper
-
-
-def _unavailable_error() -> ToolError:
-    return ToolError(
-        "The scheduling system is not responding right now. Apologise briefly, and offer to "
-        "take the caller's name and number so the team can call them back (request_callback)."
-    )
-
-
-class _FrontDesk(Agent):
-    """The tools every receptionist has, even one without the clinic profile."""
-
-    clinic_id: str
-    scheduling: SchedulingClient
-    region: str
-    clinic_phone: str
-
-    @function_tool
-    @measured
-    async def request_callback(
-        self,
-        caller_name: str,
-        caller_phone: str,
-        reason: str,
-        preferred_time: str | None = None,
-    ) -> str:
-        """Ask the clinic team to call the caller back (a person, a question you cannot
-        answer, or an urgent problem).
-
-        Args:
-            caller_name: The caller's full name.
-            caller_phone: The number to call back.
-            reason: A few words on what the call back is about.
-            preferred_time: When the caller would like to be called, if they said.
-        """
-        phone = normalise_phone(caller_phone, self.region)
-        if phone is None:
-            raise ToolError(
-                "That phone number looks incomplete. Ask the caller to repeat it digit by digit."
-            )
-        try:
-            await self.scheduling.request_callback(
-                self.clinic_id,
-                name=caller_name.strip(),
-                phone=phone,
-                reason=reason.strip() or None,
-                preferred_time=(preferred_time or "").strip() or None,
-            )
-        except SchedulingError as exc:
-            logger.warning("callback request failed", extra={"error": type(exc).__name__})
-            fallback = (
-                f" and give them the clinic's number, {spoken_phone(self.clinic_phone)}"
-                if self.clinic_phone
-                else ""
-            )
-            raise ToolError(
-                "Saving the callback request failed too. Apologise, ask the caller to call "
-                f"back a little later{fallback}."
-            ) from None
-        return (
-            "Callback request saved. Tell the caller the team will call them back at "
-            f"{spoken_phone(phone)}."
-        )
-
-    @function_tool
-    @measured
-    async def end_call(self, context: RunContext[None]) -> None:
-        """Hang up after saying goodbye, once the caller has nothing else."""
-        await context.wait_for_playout()
-        self.session.shutdown()
-
-    @classmethod
-    def tool_names(cls) -> list[str]:
-        """Names of the tools, for pre-initialising the tool latency series."""
-        return sorted(tool.info.name for tool in find_function_tools(cls))
-
-
-class Receptionist(_FrontDesk):
+class Receptionist(FrontDesk):
     """One call's receptionist for one clinic."""
 
     def __init__(
@@ -171,22 +79,42 @@ class Receptionist(_FrontDesk):
         profile: ClinicProfile,
         scheduling: SchedulingClient,
         clock: Callable[[], datetime] = utc_now,
+        tool_deadline_seconds: float = DEFAULT_TOOL_DEADLINE_SECONDS,
+        filler_delay_seconds: float = DEFAULT_FILLER_DELAY_SECONDS,
     ) -> None:
         self.profile = profile
         self.clinic_id = profile.clinic_id
         self.scheduling = scheduling
         self.region = profile.address.country or "US"
         self.clinic_phone = profile.phone
+        self.tool_deadline_seconds = tool_deadline_seconds
+        self.filler_delay_seconds = filler_delay_seconds
         self._tz = ZoneInfo(profile.timezone)
         self._clock = clock
         self._refs = References()
-        self._flow = ConfirmationFlow()
+        self._approval = Approval()
+        # bookings this call made (or found the caller already held), by slot id
+        self._booked: dict[str, Booking] = {}
         # one key per exact change: repeating a call after a lost answer replays, not duplicates
         self._idempotency_keys: dict[ChangeDetails, str] = {}
         super().__init__(instructions=prompts.instructions(profile, self._now()))
 
     async def on_enter(self) -> None:
+        self.session.on("conversation_item_added", self._on_conversation_item)
         self.session.say(prompts.greeting(self.profile))
+
+    async def on_exit(self) -> None:
+        self.session.off("conversation_item_added", self._on_conversation_item)
+
+    def _on_conversation_item(self, event: ConversationItemAddedEvent) -> None:
+        """Tell the approval rule what each side said, in the order it was said."""
+        item = event.item
+        if not isinstance(item, llm.ChatMessage):
+            return
+        if item.role == "user":
+            self._approval.caller_turn(item.text_content or "", turn_id=item.id)
+        elif item.role == "assistant":
+            self._approval.agent_turn()
 
     # ---- availability -------------------------------------------------------------------
 
@@ -194,6 +122,7 @@ class Receptionist(_FrontDesk):
     @measured
     async def check_availability(
         self,
+        context: RunContext[None],
         appointment_type: str,
         preferred_date: str | None = None,
         part_of_day: Literal["morning", "afternoon", "evening"] | None = None,
@@ -208,25 +137,20 @@ class Receptionist(_FrontDesk):
         if self.profile.appointment_type(appointment_type) is None:
             known = ", ".join(t.appointment_type_id for t in self.profile.appointment_types)
             raise ToolError(f"Unknown appointment type. Use one of: {known}.")
-        start = self._parse_date(preferred_date)
-        days = PREFERRED_DATE_SEARCH_DAYS if preferred_date else SEARCH_DAYS
-        availability = await self._call(
-            self.scheduling.availability(
-                self.clinic_id,
-                appointment_type=appointment_type,
-                start_date=start.isoformat(),
-                days=days,
-                part_of_day=part_of_day,
-                limit=SLOT_LIMIT,
-            )
+        start, note = tool_texts.search_start(
+            preferred_date, self._today(), self.profile.booking_rules.max_days_ahead
         )
-        if not availability.slots:
-            return self._nothing_free(availability.next_available)
-        return self._offer(pick_options(availability.slots), "Free times")
+        days = PREFERRED_DATE_SEARCH_DAYS if preferred_date else SEARCH_DAYS
+        async with self._api(context):
+            slots, later = await self._free_slots(appointment_type, start, days, part_of_day)
+        if not slots:
+            return note + tool_texts.NOTHING_FREE
+        heading = "Nothing is free then. The next free times" if later else "Free times"
+        return note + self._offer(pick_options(slots), heading)
 
     @function_tool
     @measured
-    async def find_emergency_slot(self) -> str:
+    async def find_emergency_slot(self, context: RunContext[None]) -> str:
         """Find the earliest emergency visit for a caller with a dental emergency."""
         emergency = self.profile.emergency_appointment_type()
         if emergency is None:
@@ -234,19 +158,18 @@ class Receptionist(_FrontDesk):
                 "This clinic has no emergency visit type. Take an urgent callback request "
                 "(request_callback) so the team calls back as soon as possible."
             )
-        availability = await self._call(
-            self.scheduling.availability(
-                self.clinic_id,
-                appointment_type=emergency.appointment_type_id,
-                start_date=self._today().isoformat(),
-                days=EMERGENCY_SEARCH_DAYS,
-                limit=SLOT_LIMIT,
+        async with self._api(context):
+            slots, _ = await self._free_slots(
+                emergency.appointment_type_id, self._today(), EMERGENCY_SEARCH_DAYS
             )
-        )
-        if not availability.slots:
-            return self._nothing_free(availability.next_available, urgent=True)
-        earliest = sorted(availability.slots, key=lambda s: s.start)[:2]
-        return self._offer(earliest, f"Earliest {emergency.name.lower()} visits")
+        if not slots:
+            return tool_texts.NOTHING_FREE + tool_texts.urgent_advice(self.profile)
+        earliest = sorted(slots, key=lambda s: s.start)[:2]
+        text = self._offer(earliest, f"Earliest times for the {emergency.name.lower()}")
+        wait = earliest[0].start - self._clock()
+        if wait > timedelta(hours=self.profile.booking_rules.emergency_max_wait_hours):
+            text += tool_texts.urgent_advice(self.profile)
+        return text
 
     # ---- new bookings -------------------------------------------------------------------
 
@@ -264,6 +187,10 @@ class Receptionist(_FrontDesk):
             patient_phone: The phone number the caller gave.
         """
         details = self._booking_details(option, patient_name, patient_phone)
+        if (done := self._already_booked(details)) is not None:
+            return llm.ToolResult(done)
+        async with self._api(context):
+            await self._recheck(self._slot(option))
         return self._read_back(
             context, details, booking_read_back(details, self._tz, self._today())
         )
@@ -281,10 +208,13 @@ class Receptionist(_FrontDesk):
             patient_phone: The same phone number that was read back.
         """
         details = self._booking_details(option, patient_name, patient_phone)
-        self._authorize(context, details)
-        booking = await self._commit_change(
+        if (done := self._already_booked(details)) is not None:
+            return self._counted_as_done(done)
+        self._authorize(details)
+        outcome: BookingOutcome = await self._commit_change(
+            context,
             details,
-            self.scheduling.create_booking(
+            lambda: self.scheduling.create_booking(
                 self.clinic_id,
                 slot_id=details.slot_id,
                 patient_name=details.patient_name,
@@ -293,17 +223,25 @@ class Receptionist(_FrontDesk):
             ),
             outcome="created",
         )
-        when = spoken_datetime(booking.start, self._tz, self._today())
+        self._booked[details.slot_id] = outcome.booking
+        if outcome.already_booked:
+            done = self._already_booked(details)
+            assert done is not None
+            return self._counted_as_done(done)
+        when = spoken_datetime(outcome.booking.start, self._tz, self._today())
         return (
             f"Booked. Tell the caller their {details.appointment_type_name.lower()} with "
-            f"{booking.provider_name} on {when} is confirmed, and ask if there is anything else."
+            f"{outcome.booking.provider_name} on {when} is confirmed, and ask if there is "
+            "anything else."
         )
 
     # ---- existing appointments ----------------------------------------------------------
 
     @function_tool
     @measured
-    async def find_appointments(self, patient_phone: str, patient_name: str) -> str:
+    async def find_appointments(
+        self, context: RunContext[None], patient_phone: str, patient_name: str
+    ) -> str:
         """Look up the caller's upcoming appointments, verifying phone number and full name.
 
         Args:
@@ -311,7 +249,8 @@ class Receptionist(_FrontDesk):
             patient_name: The patient's full name on the booking.
         """
         phone = self._phone(patient_phone)
-        bookings = await self._call(self.scheduling.find_bookings(self.clinic_id, phone=phone))
+        async with self._api(context):
+            bookings = await self._call(self.scheduling.find_bookings(self.clinic_id, phone=phone))
         now = self._clock()
         mine = sorted(
             (b for b in bookings if b.start > now and same_caller(patient_name, b.patient.name)),
@@ -339,7 +278,11 @@ class Receptionist(_FrontDesk):
             appointment: The appointment reference from find_appointments, e.g. "appointment-1".
             option: The option reference of the new time, e.g. "option-3".
         """
+        if (done := self._already_moved(appointment, option)) is not None:
+            return llm.ToolResult(done)
         details = self._reschedule_details(appointment, option)
+        async with self._api(context):
+            await self._recheck(self._slot(option))
         text = reschedule_read_back(details, self._tz, self._today())
         return self._read_back(context, details, text)
 
@@ -354,11 +297,14 @@ class Receptionist(_FrontDesk):
             appointment: The same appointment reference that was read back.
             option: The same option reference that was read back.
         """
+        if (done := self._already_moved(appointment, option)) is not None:
+            return self._counted_as_done(done)
         details = self._reschedule_details(appointment, option)
-        self._authorize(context, details)
-        moved = await self._commit_change(
+        self._authorize(details)
+        moved: Booking = await self._commit_change(
+            context,
             details,
-            self.scheduling.reschedule_booking(
+            lambda: self.scheduling.reschedule_booking(
                 self.clinic_id,
                 details.booking_id,
                 slot_id=details.new_slot_id,
@@ -367,6 +313,7 @@ class Receptionist(_FrontDesk):
             outcome="rescheduled",
         )
         self._refs.replace_booking(appointment, moved)
+        self._booked = {k: b for k, b in self._booked.items() if b.booking_id != details.booking_id}
         when = spoken_datetime(moved.start, self._tz, self._today())
         return f"Moved. Tell the caller their appointment is now on {when}."
 
@@ -380,6 +327,8 @@ class Receptionist(_FrontDesk):
         Args:
             appointment: The appointment reference from find_appointments.
         """
+        if (done := self._already_cancelled(appointment)) is not None:
+            return llm.ToolResult(done)
         details = self._cancellation_details(appointment)
         text = cancellation_read_back(details, self._tz, self._today())
         return self._read_back(context, details, text)
@@ -392,16 +341,20 @@ class Receptionist(_FrontDesk):
         Args:
             appointment: The same appointment reference that was read back.
         """
+        if (done := self._already_cancelled(appointment)) is not None:
+            return self._counted_as_done(done)
         details = self._cancellation_details(appointment)
-        self._authorize(context, details)
-        cancelled = await self._commit_change(
+        self._authorize(details)
+        cancelled: Booking = await self._commit_change(
+            context,
             details,
-            self.scheduling.cancel_booking(
+            lambda: self.scheduling.cancel_booking(
                 self.clinic_id, details.booking_id, reason="cancelled by caller by phone"
             ),
             outcome="cancelled",
         )
         self._refs.replace_booking(appointment, cancelled)
+        self._booked = {k: b for k, b in self._booked.items() if b.booking_id != details.booking_id}
         policy = self.profile.policies.get("cancellation")
         mention = f" If it fits, mention the cancellation policy: {policy}" if policy else ""
         return f"Cancelled. Tell the caller it is cancelled and offer to book a new time.{mention}"
@@ -413,15 +366,6 @@ class Receptionist(_FrontDesk):
 
     def _today(self) -> date:
         return self._now().date()
-
-    def _parse_date(self, value: str | None) -> date:
-        if not value:
-            return self._today()
-        try:
-            day = date.fromisoformat(value)
-        except ValueError:
-            raise ToolError("preferred_date must look like 2026-12-02 (YYYY-MM-DD).") from None
-        return max(day, self._today())
 
     def _phone(self, raw: str) -> str:
         phone = normalise_phone(raw, self.region)
@@ -435,8 +379,8 @@ class Receptionist(_FrontDesk):
         slot = self._refs.slot(ref)
         if slot is None:
             raise ToolError(
-                f"{ref!r} is not an option offered in this call. Check availability and use "
-                "one of the option references it returns."
+                "That is not an option offered in this call. Check availability and use one "
+                "of the option references it returns."
             )
         return slot
 
@@ -444,8 +388,8 @@ class Receptionist(_FrontDesk):
         booking = self._refs.booking(ref)
         if booking is None:
             raise ToolError(
-                f"{ref!r} is not a verified appointment. Ask for the phone number and full "
-                "name, then call find_appointments."
+                "That is not a verified appointment. Ask for the phone number and full name, "
+                "then call find_appointments."
             )
         if booking.status != "confirmed":
             raise ToolError("That appointment is no longer active; it was already changed.")
@@ -458,7 +402,7 @@ class Receptionist(_FrontDesk):
     def _booking_details(self, option: str, name: str, phone: str) -> BookingDetails:
         slot = self._slot(option)
         full_name = " ".join(name.split())
-        if len(full_name.split()) < 2:
+        if len(full_name.split()) < 2 or len(full_name) > MAX_NAME_CHARACTERS:
             raise ToolError("Ask for the patient's full name, first and last.")
         return BookingDetails(
             slot_id=slot.slot_id,
@@ -494,145 +438,218 @@ class Receptionist(_FrontDesk):
             appointment_type_name=self._type_name(booking.appointment_type),
         )
 
+    # "this exact change is already done": answered as done, never refused or re-attempted
+
+    def _already_booked(self, details: BookingDetails) -> str | None:
+        booking = self._booked.get(details.slot_id)
+        if (
+            booking is None
+            or booking.status != "confirmed"
+            or booking.patient.phone != details.patient_phone
+            or booking.patient.name.casefold() != details.patient_name.casefold()
+        ):
+            return None
+        when = spoken_datetime(booking.start, self._tz, self._today())
+        return tool_texts.already_booked(
+            f"the {details.appointment_type_name.lower()} with {booking.provider_name} on "
+            f"{when} for {booking.patient.name}"
+        )
+
+    @staticmethod
+    def _counted_as_done(answer: str) -> str:
+        get_metrics().bookings.labels(outcome="already_done").inc()
+        return answer
+
+    def _already_moved(self, appointment: str, option: str) -> str | None:
+        booking, slot = self._refs.booking(appointment), self._refs.slot(option)
+        if booking is None or slot is None or booking.status != "confirmed":
+            return None
+        if (booking.start, booking.provider_id, booking.appointment_type) != (
+            slot.start,
+            slot.provider_id,
+            slot.appointment_type,
+        ):
+            return None
+        return tool_texts.already_moved(self._describe(booking))
+
+    def _already_cancelled(self, appointment: str) -> str | None:
+        booking = self._refs.booking(appointment)
+        if booking is None or booking.status != "cancelled":
+            return None
+        return tool_texts.already_cancelled(self._describe(booking))
+
+    # ---- the read-back and the commit ---------------------------------------------------
+
     def _read_back(
         self, context: RunContext[None], details: ChangeDetails, text: str
     ) -> llm.ToolResult:
         """Speak the read-back straight to the TTS and end the turn without another LLM round.
 
         `say` is queued behind this tool's own speech, so anything the model said in the same
-        step plays first and the read-back is never interleaved with it. It is not awaited:
-        it only plays once this step is done. The `say` adds an assistant message, never a
-        caller turn, so the caller's answer is still the first caller turn after it.
+        step plays first and the read-back is never interleaved with it. The approval rule
+        hears when it has been spoken in full (or was cut off).
         """
-        self._flow.read_back(details, caller_turns_so_far=len(_caller_utterances(context)))
-        context.session.say(text)
+        self._approval.read_back_started(details)
+        handle = context.session.say(text)
+        handle.add_done_callback(
+            lambda done: self._approval.read_back_finished(
+                details, heard_whole=not done.interrupted
+            )
+        )
         return llm.ToolResult(
             f"Already read back to the caller: {text} Wait for their answer; do not repeat it.",
             reply_required=False,
         )
 
-    def _authorize(self, context: RunContext[None], details: ChangeDetails) -> None:
+    def _authorize(self, details: ChangeDetails) -> None:
         try:
-            self._flow.authorize(details, _caller_utterances(context))
+            self._approval.authorize(details)
         except ConfirmationRequired as refusal:
             get_metrics().bookings.labels(outcome="refused_unconfirmed").inc()
             logger.info("change refused", extra={"refusal": refusal.refusal.value})
             raise ToolError(refusal.guidance) from None
 
     async def _commit_change(
-        self, details: ChangeDetails, change: Awaitable[Booking], *, outcome: str
-    ) -> Booking:
-        """Runs an authorised change to the appointment book and counts how it ended.
+        self,
+        context: RunContext[None],
+        details: ChangeDetails,
+        change: Callable[[], Awaitable[R]],
+        *,
+        outcome: str,
+    ) -> R:
+        """Runs an approved change to the appointment book and counts how it ended.
 
         A taken slot or a failure becomes a `ToolError` the model can act on; a taken slot
         also ends the read-back, since the caller must now choose another time.
         """
         bookings = get_metrics().bookings
         try:
-            result = await change
+            async with self._scheduling_call(context):
+                result = await change()
         except SlotUnavailable as exc:
             bookings.labels(outcome="conflict").inc()
-            self._flow.complete()
-            raise self._slot_taken(exc) from None
+            self._approval.completed()
+            raise self._slot_gone(exc.alternatives, too_soon=exc.too_soon) from None
         except SchedulingError as exc:
             bookings.labels(outcome="failed").inc()
             raise self._booking_failure(exc) from None
         bookings.labels(outcome=outcome).inc()
-        self._flow.complete()
+        self._approval.completed()
         self._idempotency_keys.pop(details, None)
         return result
 
     def _idempotency_key(self, details: ChangeDetails) -> str:
         return self._idempotency_keys.setdefault(details, new_idempotency_key())
 
+    # ---- scheduling API reads -----------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _api(self, context: RunContext[None]) -> AsyncIterator[None]:
+        """`_scheduling_call` for reads: past the deadline, the apology and callback offer."""
+        try:
+            async with self._scheduling_call(context):
+                yield
+        except SchedulingUnavailable:
+            raise unavailable_error() from None
+
+    async def _call(self, request: Awaitable[R]) -> R:
+        """Await a read-only scheduling request, turning failures into model guidance (the
+        API's own messages are never passed on: they hold ids and ISO dates)."""
+        try:
+            return await request
+        except SchedulingUnavailable:
+            raise unavailable_error() from None
+        except RequestRejected as exc:
+            raise ToolError(
+                f"The scheduling system refused that request ({exc.code}). Apologise and offer "
+                "a callback from the team."
+            ) from None
+        except SchedulingError:
+            raise ToolError(
+                "The scheduling system could not do that. Apologise and offer a callback."
+            ) from None
+
+    async def _free_slots(
+        self,
+        appointment_type: str,
+        start: date,
+        days: int,
+        part_of_day: str | None = None,
+    ) -> tuple[list[Slot], bool]:
+        """Free slots from `start`; when none are free in the window, those of the first day
+        that has any (then True), so the model is never handed a date to search again."""
+        found = await self._call(
+            self.scheduling.availability(
+                self.clinic_id,
+                appointment_type=appointment_type,
+                start_date=start.isoformat(),
+                days=days,
+                part_of_day=part_of_day,
+                limit=SLOT_LIMIT,
+            )
+        )
+        if found.slots or found.next_available is None:
+            return list(found.slots), False
+        next_day = found.next_available.astimezone(self._tz).date()
+        later = await self._call(
+            self.scheduling.availability(
+                self.clinic_id,
+                appointment_type=appointment_type,
+                start_date=next_day.isoformat(),
+                days=1,
+                part_of_day=part_of_day,
+                limit=SLOT_LIMIT,
+            )
+        )
+        return list(later.slots), True
+
+    async def _recheck(self, slot: Slot) -> None:
+        """Before a read-back: is the slot still free? If not, offer the nearest instead."""
+        first = max(self._today(), slot.start.astimezone(self._tz).date())
+        around = await self._call(
+            self.scheduling.availability(
+                self.clinic_id,
+                appointment_type=slot.appointment_type,
+                start_date=first.isoformat(),
+                days=RECHECK_DAYS,
+                limit=RECHECK_LIMIT,
+            )
+        )
+        if any(free.slot_id == slot.slot_id for free in around.slots):
+            return
+        notice = timedelta(minutes=self.profile.booking_rules.min_notice_minutes)
+        too_soon = slot.start < self._clock() + notice
+        raise self._slot_gone(nearest_options(around.slots, slot.start), too_soon=too_soon)
+
+    # ---- what the model is told ---------------------------------------------------------
+
     def _describe(self, booking: Booking) -> str:
         when = spoken_datetime(booking.start, self._tz, self._today(), relative=True)
         return f"{self._type_name(booking.appointment_type)} with {booking.provider_name} {when}"
 
     def _offer(self, slots: Sequence[Slot], heading: str) -> str:
-        refs = self._refs.add_slots(slots)
-        today = self._today()
-        spoken = group_options([s.start for s in slots], self._tz, today)
-        listing = "\n".join(
-            f"{ref} = {spoken_datetime(s.start, self._tz, today, relative=True)}"
-            f" with {s.provider_name}"
-            for ref, s in zip(refs, slots, strict=True)
-        )
-        return (
-            f"{heading} (offer them like this): {spoken}.\n"
-            f"References for the booking tools (never say them):\n{listing}"
-        )
+        ordered = sorted(slots, key=lambda s: s.start)
+        refs = self._refs.add_slots(ordered)
+        return tool_texts.offer(refs, ordered, heading, self._tz, self._today())
 
-    def _nothing_free(self, next_available: datetime | None, *, urgent: bool = False) -> str:
-        if next_available is None:
-            advice = " Take an urgent callback request." if urgent else " Offer a callback."
-            return f"Nothing is free in the coming weeks. Apologise.{advice}"
-        next_free = next_available.astimezone(self._tz)
-        return (
-            "Nothing is free then. The next opening is "
-            f"{spoken_datetime(next_free, self._tz, self._today(), relative=True)}. "
-            "Offer it; if the caller wants it, call check_availability with "
-            f"preferred_date={next_free.date().isoformat()} to get a bookable option."
-        )
-
-    def _slot_taken(self, exc: SlotUnavailable) -> ToolError:
-        alternatives = pick_options(exc.alternatives) or list(exc.alternatives[:3])
-        if not alternatives:
-            return ToolError(
-                "That time was just taken by someone else. Apologise and check availability "
-                "again for other times."
-            )
-        offer = self._offer(alternatives, "Nearest free times instead")
-        return ToolError(
-            "That time was just taken by someone else. Apologise, and offer these instead, "
-            f"then read back the new choice with the confirm tool. {offer}"
-        )
+    def _slot_gone(self, alternatives: Sequence[Slot], *, too_soon: bool) -> ToolError:
+        offered = self._offer(alternatives, "Nearest free times instead") if alternatives else None
+        return ToolError(tool_texts.slot_gone(offered, too_soon=too_soon))
 
     def _booking_failure(self, exc: SchedulingError) -> ToolError:
         if isinstance(exc, SchedulingUnavailable):
-            return _unavailable_error()
+            return unavailable_error()
         if isinstance(exc, InvalidSlot):
-            self._flow.complete()
+            self._approval.completed()
             return ToolError(
                 "That time can no longer be booked. Apologise and check availability again."
             )
         if isinstance(exc, BookingNotActive | NotFound):
-            self._flow.complete()
+            self._approval.completed()
             return ToolError("That appointment was already changed or cancelled.")
         if isinstance(exc, RequestRejected):
-            return ToolError(f"The booking system refused: {exc}. Explain briefly and help.")
+            return ToolError(
+                f"The booking system refused that request ({exc.code}). Apologise and offer a "
+                "callback from the team."
+            )
         return ToolError("Something went wrong with the booking. Apologise and offer a callback.")
-
-    async def _call(self, request: Awaitable[R]) -> R:
-        """Await a read-only scheduling request, turning failures into model guidance."""
-        try:
-            return await request
-        except SchedulingUnavailable:
-            raise _unavailable_error() from None
-        except RequestRejected as exc:
-            raise ToolError(f"The scheduling system said: {exc}. Adjust and try again.") from None
-        except SchedulingError as exc:
-            raise ToolError(f"The scheduling system could not do that: {exc}.") from None
-
-
-class FallbackReceptionist(_FrontDesk):
-    """Answers when the clinic profile cannot be loaded: apologise and take a callback."""
-
-    def __init__(self, *, clinic_id: str, scheduling: SchedulingClient) -> None:
-        self.clinic_id = clinic_id
-        self.scheduling = scheduling
-        self.region = "US"
-        self.clinic_phone = ""
-        super().__init__(instructions=prompts.fallback_instructions())
-
-    async def on_enter(self) -> None:
-        self.session.say(prompts.fallback_greeting())
-
-
-def _caller_utterances(context: RunContext[None]) -> list[str]:
-    """Everything the caller said in this call, in order (from the session transcript)."""
-    return [
-        item.text_content or ""
-        for item in context.session.history.items
-        if isinstance(item, llm.ChatMessage) and item.role == "user"
-    ]

@@ -1,15 +1,12 @@
-"""The read-back-and-yes rule for changes to the appointment book (pure, no I/O).
+"""The details of a change to the appointment book, their read-backs, and what a caller's
+answer means (pure, no I/O).
 
-A booking, reschedule or cancellation happens only after the receptionist has read the
-exact details back to the caller and the caller's *own next words* were an explicit yes.
-The caller's words come from the session transcript, not from the model, so a model that
-skips the question (or imagines an answer) cannot book: the tool refuses.
+`approval.py` holds the rule that decides, from these, whether a change may be made.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
@@ -76,89 +73,6 @@ class CancellationDetails:
 
 
 ChangeDetails = BookingDetails | RescheduleDetails | CancellationDetails
-
-
-class Refusal(Enum):
-    NOT_READ_BACK = "not_read_back"
-    DETAILS_CHANGED = "details_changed"
-    NO_ANSWER_YET = "no_answer_yet"
-    DECLINED = "declined"
-    UNCLEAR = "unclear"
-
-
-_GUIDANCE = {
-    Refusal.NOT_READ_BACK: (
-        "Not done: the details have not been read back yet. Call the matching confirm_* "
-        "tool first, read its text to the caller and wait for their answer."
-    ),
-    Refusal.DETAILS_CHANGED: (
-        "Not done: these details differ from what the caller confirmed. Call the matching "
-        "confirm_* tool again with the new details and read them back."
-    ),
-    Refusal.NO_ANSWER_YET: (
-        "Not done: the caller has not answered the read-back yet. Read the details back "
-        "and wait for the caller to say yes."
-    ),
-    Refusal.DECLINED: (
-        "Not done: the caller did not confirm. Ask what should change, then read the "
-        "corrected details back with the confirm_* tool."
-    ),
-    Refusal.UNCLEAR: (
-        "Not done: the caller's answer was not a clear yes. Ask them plainly whether the "
-        "details are correct, and wait for an explicit yes."
-    ),
-}
-
-
-class ConfirmationRequired(Exception):  # noqa: N818 - reads as the condition it signals
-    """The change is not authorised; `guidance` tells the model what to do instead."""
-
-    def __init__(self, refusal: Refusal) -> None:
-        super().__init__(_GUIDANCE[refusal])
-        self.refusal = refusal
-        self.guidance = _GUIDANCE[refusal]
-
-
-@dataclass(frozen=True)
-class _ReadBack:
-    details: ChangeDetails
-    caller_turns_before: int
-
-
-class ConfirmationFlow:
-    """Tracks the one change awaiting the caller's yes, for one call."""
-
-    def __init__(self) -> None:
-        self._pending: _ReadBack | None = None
-
-    @property
-    def pending(self) -> ChangeDetails | None:
-        return self._pending.details if self._pending else None
-
-    def read_back(self, details: ChangeDetails, *, caller_turns_so_far: int) -> None:
-        """Record that `details` are being read back now, after that many caller turns."""
-        self._pending = _ReadBack(details=details, caller_turns_before=caller_turns_so_far)
-
-    def authorize(self, details: ChangeDetails, caller_utterances: Sequence[str]) -> None:
-        """Allow the change only if exactly these details got an explicit yes after the
-        read-back; `caller_utterances` is every caller turn of the call so far, in order."""
-        if self._pending is None:
-            raise ConfirmationRequired(Refusal.NOT_READ_BACK)
-        if self._pending.details != details:
-            raise ConfirmationRequired(Refusal.DETAILS_CHANGED)
-        answers = caller_utterances[self._pending.caller_turns_before :]
-        if not answers:
-            raise ConfirmationRequired(Refusal.NO_ANSWER_YET)
-        reply = classify_reply(answers[-1])
-        if reply is Reply.NO:
-            self._pending = None
-            raise ConfirmationRequired(Refusal.DECLINED)
-        if reply is Reply.UNCLEAR:
-            raise ConfirmationRequired(Refusal.UNCLEAR)
-
-    def complete(self) -> None:
-        """The change was carried out (or is impossible): nothing is pending any more."""
-        self._pending = None
 
 
 # Each read-back opens with a short sentence of its own: the TTS speaks a sentence as soon as

@@ -47,8 +47,9 @@ class Settings(BaseSettings):
     """The scheduling API."""
     scheduling_api_token: SecretStr = SecretStr("")
     """The worker's bearer token for the scheduling API."""
-    scheduling_api_timeout_seconds: float = Field(default=2.0, gt=0)
-    """Per-attempt timeout of a scheduling API call."""
+    scheduling_api_timeout_seconds: float = Field(default=1.0, gt=0)
+    """Per-attempt timeout of a scheduling API call. A tool's whole call, retries included,
+    is bounded by `TOOL_DEADLINE_SECONDS`."""
     scheduling_api_max_attempts: int = Field(default=3, ge=1, le=10)
     """Attempts for timeouts and 5xx."""
     scheduling_api_backoff_seconds: float = Field(default=0.2, ge=0)
@@ -61,6 +62,11 @@ class Settings(BaseSettings):
     """The pause between attempts after a refused connection."""
     profile_cache_ttl_seconds: float = Field(default=60.0, ge=0)
     """How long a clinic profile is cached per process."""
+    tool_deadline_seconds: float = Field(default=2.5, gt=0)
+    """One deadline per tool call, retries included: past it the caller hears the apology
+    and the callback offer."""
+    tool_filler_delay_seconds: float = Field(default=1.0, ge=0)
+    """A tool still waiting on the scheduling API this long says "One moment while I check."."""
 
     # Speech and language providers
     deepgram_api_key: SecretStr = Field(default=SecretStr(""), json_schema_extra=REQUIRED)

@@ -36,6 +36,7 @@ BOOKING_OUTCOMES = (
     "failed",
     "rescheduled",
     "cancelled",
+    "already_done",
 )
 TOKEN_KINDS = ("prompt", "completion")
 PIPELINE_STAGES = ("stt", "llm", "tts")

@@ -55,6 +55,8 @@ class FaqEntry(_ApiModel):
 class BookingRules(_ApiModel):
     min_notice_minutes: int = 0
     max_days_ahead: int = 60
+    # an emergency whose earliest opening is further away also gets urgent-care advice
+    emergency_max_wait_hours: int = 24
 
 
 class ClinicProfile(_ApiModel):

@@ -9,7 +9,7 @@ out in time. The model never sees the API's long opaque slot ids — it refers t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from .models import Booking, Slot
 
@@ -33,6 +33,14 @@ def pick_options(slots: Sequence[Slot], *, limit: int = MAX_OPTIONS) -> list[Slo
         if len(chosen) == limit:
             break
     return chosen
+
+
+def nearest_options(
+    slots: Sequence[Slot], target: datetime, *, limit: int = MAX_OPTIONS
+) -> list[Slot]:
+    """The slots nearest to `target` (a time that fell through), in time order."""
+    nearest = sorted(slots, key=lambda s: (abs(s.start - target), s.start))[:limit]
+    return sorted(nearest, key=lambda s: s.start)
 
 
 class References:

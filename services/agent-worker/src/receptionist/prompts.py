@@ -137,8 +137,9 @@ grouped the way it phrases them.
 2. When the caller picks a time, get their full name and the best phone number.
 3. Call confirm_booking_details: it reads the details back to the caller itself. Do not \
 repeat them; wait for the caller's answer.
-4. Only after the caller clearly says yes, call book_appointment with the same details. \
-If the caller corrects anything, confirm the new details again first.
+4. Only when the caller's answer to the read-back is a clear yes, call book_appointment \
+right away with the same details. Any other answer (a no, a correction, a question) uses \
+the read-back up: sort it out, then read the details back again before booking.
 5. If the time was just taken, apologise and offer the alternatives the tool gives you.
 
 # Existing appointments

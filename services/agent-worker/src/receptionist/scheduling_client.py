@@ -14,6 +14,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -34,15 +35,17 @@ class SchedulingUnavailable(SchedulingError):  # noqa: N818 - a state, not an "e
 
 
 class SlotUnavailable(SchedulingError):  # noqa: N818
-    """The slot was taken meanwhile; `alternatives` are the API's nearest free slots."""
+    """The slot was taken meanwhile, or (`too_soon`) slipped inside the minimum notice;
+    `alternatives` are the API's nearest free slots."""
 
-    def __init__(self, message: str, alternatives: list[Slot]) -> None:
+    def __init__(self, message: str, alternatives: list[Slot], *, too_soon: bool = False) -> None:
         super().__init__(message)
         self.alternatives = alternatives
+        self.too_soon = too_soon
 
 
 class InvalidSlot(SchedulingError):  # noqa: N818
-    """The slot id is forged, foreign or already in the past."""
+    """The slot id is forged or belongs to another clinic."""
 
 
 class NotFound(SchedulingError):  # noqa: N818
@@ -60,6 +63,15 @@ class RequestRejected(SchedulingError):  # noqa: N818
         super().__init__(f"{status_code} {code}: {message}")
         self.status_code = status_code
         self.code = code
+
+
+@dataclass(frozen=True)
+class BookingOutcome:
+    """A booking request's answer: the booking, and whether the patient already held it
+    (the API's 200 `Already-Booked: true`) rather than it being created now."""
+
+    booking: Booking
+    already_booked: bool
 
 
 def new_idempotency_key() -> str:
@@ -131,7 +143,7 @@ class SchedulingClient:
         patient_phone: str,
         idempotency_key: str,
         notes: str | None = None,
-    ) -> Booking:
+    ) -> BookingOutcome:
         payload: dict[str, Any] = {
             "slot_id": slot_id,
             "patient": {"name": patient_name, "phone": patient_phone},
@@ -139,14 +151,17 @@ class SchedulingClient:
         }
         if notes:
             payload["notes"] = notes
+        headers: dict[str, str] = {}
         body = await self._request(
             "POST",
             f"/v1/clinics/{clinic_id}/bookings",
             json=payload,
             headers={"Idempotency-Key": idempotency_key},
             retry_after_send=True,
+            response_headers=headers,
         )
-        return Booking.model_validate(body)
+        already = headers.get("already-booked", "").lower() == "true"
+        return BookingOutcome(Booking.model_validate(body), already_booked=already)
 
     async def find_bookings(
         self, clinic_id: str, *, phone: str, status: str | None = "confirmed"
@@ -207,6 +222,7 @@ class SchedulingClient:
         json: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         retry_after_send: bool | None = None,
+        response_headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """Send with bounded retries; GETs and idempotent POSTs retry on any transport
         error or 5xx, other requests only when the connection was never made."""
@@ -228,6 +244,8 @@ class SchedulingClient:
                     break
             else:
                 if response.status_code not in _RETRYABLE_STATUS:
+                    if response_headers is not None:
+                        response_headers.update((k.lower(), v) for k, v in response.headers.items())
                     return _parse(response)
                 last_problem = f"HTTP {response.status_code}"
                 if not safe_to_resend:
@@ -273,12 +291,12 @@ def _parse(response: httpx.Response) -> dict[str, Any]:
         return body
     code = str(body.get("error", ""))
     message = str(body.get("message", response.reason_phrase))
-    if response.status_code == 409 and code == "slot_unavailable":
-        alternatives = [Slot.model_validate(s) for s in body.get("alternatives", [])]
-        raise SlotUnavailable(message, alternatives)
+    if code in ("slot_unavailable", "slot_in_past"):
+        alternatives = [Slot.model_validate(s) for s in body.get("alternatives") or []]
+        raise SlotUnavailable(message, alternatives, too_soon=code == "slot_in_past")
     if response.status_code == 409 and code == "booking_not_active":
         raise BookingNotActive(message)
-    if code in ("invalid_slot", "slot_in_past"):
+    if code == "invalid_slot":
         raise InvalidSlot(message)
     if response.status_code == 404:
         raise NotFound(message)

@@ -87,13 +87,20 @@ def join_alternatives(items: Sequence[str]) -> str:
 
 
 def _times_within_part_of_day(times: Sequence[time]) -> str:
-    labels = [clock_time(t) for t in times]
-    special = [label for label in labels if label in ("noon", "midnight")]
-    plain = [label for label in labels if label not in ("noon", "midnight")]
-    phrases = []
-    if plain:
-        phrases.append(f"{join_alternatives(plain)} {part_of_day(times[0])}")
-    phrases.extend(special)
+    """Times of one part of the day, in time order: "noon, or 1 or 4 in the afternoon"."""
+    part = part_of_day(times[0])
+    phrases: list[str] = []
+    run: list[str] = []
+    for label in (clock_time(t) for t in times):
+        if label in ("noon", "midnight"):
+            if run:
+                phrases.append(f"{join_alternatives(run)} {part}")
+                run = []
+            phrases.append(label)
+        else:
+            run.append(label)
+    if run:
+        phrases.append(f"{join_alternatives(run)} {part}")
     return ", or ".join(phrases)
 
 

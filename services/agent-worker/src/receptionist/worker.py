@@ -21,8 +21,9 @@ from livekit.agents.telemetry import metrics as framework_metrics
 from livekit.agents.voice.events import CloseEvent
 
 from . import prompts, tool_schemas
-from .agent import FallbackReceptionist, Receptionist
+from .agent import Receptionist
 from .config import Settings, get_settings
+from .front_desk import FallbackReceptionist
 from .logs import install_redaction
 from .metrics import get_metrics, reap_dead_processes
 from .models import ClinicProfile
@@ -135,9 +136,19 @@ async def entrypoint(ctx: JobContext) -> None:
             )
             profile = None
         agent: Receptionist | FallbackReceptionist = (
-            Receptionist(profile=profile, scheduling=resources.scheduling)
+            Receptionist(
+                profile=profile,
+                scheduling=resources.scheduling,
+                tool_deadline_seconds=settings.tool_deadline_seconds,
+                filler_delay_seconds=settings.tool_filler_delay_seconds,
+            )
             if profile is not None
-            else FallbackReceptionist(clinic_id=clinic_id, scheduling=resources.scheduling)
+            else FallbackReceptionist(
+                clinic_id=clinic_id,
+                scheduling=resources.scheduling,
+                tool_deadline_seconds=settings.tool_deadline_seconds,
+                filler_delay_seconds=settings.tool_filler_delay_seconds,
+            )
         )
         session = build_session(settings, build_pipeline(settings, voice_activity=resources.vad))
         CallTelemetry(get_metrics(), providers=PROVIDERS, clinic_id=clinic_id).attach(session)

@@ -12,7 +12,14 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 # An edge on every latency objective: 25 ms is the availability p99 target.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 STATUS_CLASSES = ("2xx", "4xx", "5xx")
-BOOKING_OUTCOMES = ("created", "conflict", "idempotent_replay", "cancelled", "rescheduled")
+BOOKING_OUTCOMES = (
+    "created",
+    "conflict",
+    "idempotent_replay",
+    "already_booked",
+    "cancelled",
+    "rescheduled",
+)
 UNMATCHED_ROUTE = "unmatched"
 
 REQUEST_DURATION = Histogram(

@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
@@ -76,6 +77,14 @@ class _Search:
     provider_ids: tuple[str, ...]
     earliest_start: int
     part_of_day: PartOfDay | None
+
+
+class BookAnswer(StrEnum):
+    """How a booking request was answered."""
+
+    CREATED = "created"
+    REPLAYED = "replayed"  # the same Idempotency-Key and request again
+    ALREADY_BOOKED = "already_booked"  # the same patient already holds this slot and type
 
 
 @dataclass(frozen=True, slots=True)
@@ -404,8 +413,8 @@ class Scheduler:
         notes: str | None,
         source: str | None,
         idempotency_key: str,
-    ) -> tuple[Booking, bool]:
-        """Book a slot; returns the booking and whether it is a replay of an earlier call."""
+    ) -> tuple[Booking, BookAnswer]:
+        """Book a slot; returns the booking and how the request was answered."""
         slot = self._resolve_slot(clinic, slot_id)
         cleaned = self.clean_patient(clinic, patient)
         notes = _optional_text(notes)
@@ -421,12 +430,16 @@ class Scheduler:
         if outcome is WriteOutcome.CREATED:
             BOOKINGS.labels("created").inc()
             self._log("booking created", booking)
-            return booking, False
+            return booking, BookAnswer.CREATED
         if outcome is WriteOutcome.REPLAYED and write.booking is not None:
             BOOKINGS.labels("idempotent_replay").inc()
-            return write.booking, True
+            return write.booking, BookAnswer.REPLAYED
         if outcome is WriteOutcome.KEY_REUSED:
             raise _key_reused()
+        if outcome is WriteOutcome.CONFLICT and _holds(write.booking, booking):
+            assert write.booking is not None
+            BOOKINGS.labels("already_booked").inc()
+            return write.booking, BookAnswer.ALREADY_BOOKED
         if outcome in (
             WriteOutcome.CONFLICT,
             WriteOutcome.SLOT_UNAVAILABLE,
@@ -596,6 +609,18 @@ class Scheduler:
         if callback is None:
             raise not_found("callback", callback_id)
         return callback
+
+
+def _holds(existing: Booking | None, wanted: Booking) -> bool:
+    """Whether `existing` (holding exactly `wanted`'s interval with the same provider) is
+    the same patient's confirmed booking of the same type: the request is already done."""
+    return (
+        existing is not None
+        and existing.status is BookingStatus.CONFIRMED
+        and existing.appointment_type == wanted.appointment_type
+        and existing.patient.phone == wanted.patient.phone
+        and existing.patient.name.casefold() == wanted.patient.name.casefold()
+    )
 
 
 def _optional_text(value: str | None) -> str | None:

@@ -18,13 +18,55 @@ from scheduling_api.api.schemas import (
 )
 from scheduling_api.domain.records import Booking, BookingStatus
 from scheduling_api.errors import ServiceError, invalid_fields
-from scheduling_api.scheduling import PatientDetails
+from scheduling_api.scheduling import BookAnswer, PatientDetails
 
 router = APIRouter(tags=["bookings"])
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
 _CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorOut, "description": "slot_unavailable, with alternatives"}
+}
+_CREATE_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": Booking,
+        "description": (
+            "already_booked: the same patient (same phone, same name ignoring case and spacing) "
+            "already holds a confirmed booking of this slot and appointment type. The body is "
+            "that existing booking; nothing new was booked."
+        ),
+        "headers": {
+            "Already-Booked": {
+                "description": "`true`: the body is the patient's existing booking.",
+                "schema": {"type": "string", "enum": ["true"]},
+            },
+            "Location": {"description": "The existing booking.", "schema": {"type": "string"}},
+        },
+    },
+    201: {
+        "description": (
+            "Booked. A replay of the same Idempotency-Key and request answers the same "
+            "booking again, with `Idempotent-Replayed: true`."
+        ),
+        "headers": {
+            "Idempotent-Replayed": {
+                "description": "`true` on a replay of an earlier request.",
+                "schema": {"type": "string", "enum": ["true"]},
+            },
+            "Location": {"description": "The booking.", "schema": {"type": "string"}},
+        },
+    },
+    400: {"model": ErrorOut, "description": "missing_idempotency_key"},
+    409: {
+        "model": ErrorOut,
+        "description": "slot_unavailable: the slot is taken (by anyone else), with alternatives",
+    },
+    422: {
+        "model": ErrorOut,
+        "description": (
+            "validation_error (with fields), invalid_slot, idempotency_key_reused, or "
+            "slot_in_past (too soon or passed, with alternatives)"
+        ),
+    },
 }
 
 IdempotencyKey = Annotated[
@@ -65,7 +107,7 @@ def _booking_response(
     "/v1/clinics/{clinic_id}/bookings",
     status_code=201,
     response_model=Booking,
-    responses={**_CONFLICT, 400: {"model": ErrorOut}},
+    responses=_CREATE_ANSWERS,
     summary="Book a slot",
 )
 async def create_booking(
@@ -76,7 +118,7 @@ async def create_booking(
 ) -> Response:
     key = _checked_key(idempotency_key, required=True)
     assert key is not None
-    booking, replayed = await context.scheduler.book(
+    booking, answer = await context.scheduler.book(
         clinic,
         slot_id=body.slot_id,
         patient=PatientDetails(
@@ -90,7 +132,10 @@ async def create_booking(
         idempotency_key=key,
     )
     headers = {"Location": f"/v1/clinics/{clinic.clinic_id}/bookings/{booking.booking_id}"}
-    if replayed:
+    if answer is BookAnswer.ALREADY_BOOKED:
+        headers["Already-Booked"] = "true"
+        return _booking_response(booking, 200, headers)
+    if answer is BookAnswer.REPLAYED:
         headers["Idempotent-Replayed"] = "true"
     return _booking_response(booking, 201, headers)
 

@@ -167,6 +167,9 @@ class BookingRules(_Strict):
     min_notice_minutes: Annotated[int, Field(ge=0, le=7 * 24 * 60)] = 120
     max_days_ahead: Annotated[int, Field(ge=1, le=365)] = 60
     slot_granularity_minutes: Literal[5, 10, 15, 20, 30, 60] = 30
+    # an emergency caller whose earliest opening is further away also gets the urgent-care
+    # guidance and an urgent callback offer from the receptionist
+    emergency_max_wait_hours: Annotated[int, Field(ge=1, le=7 * 24)] = 24
 
 
 class Clinic(_Strict):

@@ -282,7 +282,10 @@ class RedisStore:
     ) -> BookingWrite:
         if outcome in (WriteOutcome.CREATED, WriteOutcome.RESCHEDULED):
             return BookingWrite(outcome, attempted)
-        if outcome in (WriteOutcome.REPLAYED, WriteOutcome.KEY_REUSED):
+        if outcome in (WriteOutcome.REPLAYED, WriteOutcome.KEY_REUSED) or (
+            outcome is WriteOutcome.CONFLICT and booking_id
+        ):
+            # a conflict names the booking holding exactly the same interval, if one does
             return BookingWrite(outcome, await self.get_booking(attempted.clinic_id, booking_id))
         return BookingWrite(outcome)
 

@@ -5,7 +5,8 @@
 -- ARGV[5] idempotency ttl seconds   ARGV[6] immutable booking document (JSON)
 -- ARGV[7] now (ISO 8601)   ARGV[8] refusal computed by the caller ('' when bookable)
 -- ARGV[9] the clinic's change channel (told after every change to its book)
--- Returns {outcome, booking_id}.
+-- Returns {outcome, booking_id}; on a conflict with a booking of exactly the same interval,
+-- that booking's id (the caller decides whether it is the same patient's).
 local seen = redis.call('HMGET', KEYS[3], 'fingerprint', 'booking_id')
 if seen[1] then
   if seen[1] == ARGV[4] then
@@ -21,8 +22,14 @@ end
 -- too: the booking with the latest start before our end is the only one to check.
 local start_ts = tonumber(ARGV[1])
 local previous = redis.call('ZREVRANGEBYSCORE', KEYS[1], '(' .. ARGV[2], '-inf', 'LIMIT', 0, 1)
-if previous[1] and tonumber(string.match(previous[1], '^%d+:(%d+):')) > start_ts then
-  return {'conflict', ''}
+if previous[1] then
+  local other_start, other_end, other_id = string.match(previous[1], '^(%d+):(%d+):(.+)$')
+  if tonumber(other_end) > start_ts then
+    if other_start == ARGV[1] and other_end == ARGV[2] then
+      return {'conflict', other_id}
+    end
+    return {'conflict', ''}
+  end
 end
 
 local member = ARGV[1] .. ':' .. ARGV[2] .. ':' .. ARGV[3]
