@@ -83,6 +83,7 @@ ZERO_AFTER_A_CLEAN_CALL = {
 class PanelQuery:
     key: str  # "<dashboard> / <row> / <panel> / <legend or refId>"
     expr: str
+    legend: str
 
 
 def dashboards() -> dict[str, dict[str, Any]]:
@@ -104,7 +105,9 @@ def panel_queries() -> list[PanelQuery]:
                     legend = target.get("legendFormat", "")
                     label = legend if legend and "{{" not in legend else target["refId"]
                     queries.append(
-                        PanelQuery(f"{name} / {row} / {inner['title']} / {label}", target["expr"])
+                        PanelQuery(
+                            f"{name} / {row} / {inner['title']} / {label}", target["expr"], legend
+                        )
                     )
     return queries
 
@@ -404,6 +407,13 @@ def test_panel_shows_the_booking_call(query: PanelQuery, live: LiveRun) -> None:
         f"{query.key}: expected {wanted} {reason}, got {outcome(result)}\n"
         f"query: {promql}\nresult: ...{json.dumps(result)[-1500:]}"
     )
+    # Each series must carry the labels its legend names (`{{outcome}}`), or Grafana shows
+    # the breakdown as blank lines: a label renamed in `by (...)` shows here.
+    named = re.findall(r"\{\{\s*(\w+)\s*\}\}", query.legend)
+    unlabelled = [
+        series["metric"] for series in result if not set(named) <= series["metric"].keys()
+    ]
+    assert not unlabelled, f"{query.key}: series without the legend's {named}: {unlabelled}"
 
 
 def test_rules_evaluate_and_no_down_alert_is_active(live: LiveRun) -> None:
