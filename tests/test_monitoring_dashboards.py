@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import promql_parser
 import pytest
 import yaml
 from call_sim import catalog, render
@@ -38,6 +39,7 @@ from call_sim.runner import ScenarioRunner
 from call_sim.voice import CallerVoice
 from helm_chart import CHART, of_kind, render_chart, rule_groups
 from prometheus_server import PrometheusServer, start_prometheus
+from service_monitors import COMPONENT_LABEL, scrape_configs
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +48,6 @@ SCRAPE_INTERVAL_SECONDS = 1
 # Grafana's $__rate_interval: max($__interval + scrape interval, 4 x scrape interval),
 # with $__interval = the query step = the scrape interval here.
 RATE_INTERVAL_SECONDS = max(2 * SCRAPE_INTERVAL_SECONDS, 4 * SCRAPE_INTERVAL_SECONDS)
-COMPONENT_LABEL = "app.kubernetes.io/component"
 DISPATCH_ATTEMPTS = 3
 # The dashboard variables as Grafana sets them for the call (test_namespace_variable_...
 # checks that `$namespace`'s own query offers exactly this namespace).
@@ -73,6 +74,13 @@ ZERO_AFTER_A_CLEAN_CALL = {
     "calls-and-workers / Bookings / Scheduling API bookings per minute by outcome / callback "
     "requests": "the caller books, so asks for no callback",
     "voice-latency / Tools / Tool error ratio / A": "no tool call fails",
+}
+# Series selectors of the chart's alerts that select nothing after a clean booking call,
+# and why.
+UNSELECTED_AFTER_A_CLEAN_CALL = {
+    "BrightSmileSchedulingApiErrors: scheduling_api_http_request_duration_seconds_count{job="
+    '"bright-smile-scheduling-api",status_class="5xx"}': "no 5xx series before the first "
+    "5xx (see the scheduling API's error-ratio panel above)",
 }
 
 
@@ -122,118 +130,6 @@ def grafana_substitute(expr: str, variables: dict[str, str]) -> str:
         return variables[name]
 
     return re.sub(r"\$\{(\w+)\}|\$(\w+)", value, expr)
-
-
-# --- Prometheus configured from the chart's ServiceMonitors ---------------------------------
-
-
-def label_name(key: str) -> str:
-    """A Kubernetes label key as Prometheus service discovery spells it in meta labels."""
-    return re.sub(r"[^a-zA-Z0-9_]", "_", key)
-
-
-def operator_relabelings(monitor: dict[str, Any], port: str) -> list[dict[str, Any]]:
-    """The relabel_configs the Prometheus Operator generates for a ServiceMonitor endpoint
-    (keep the selected Services and port; name the target after namespace, Service, pod,
-    container and port; the job after the Service, or its `jobLabel` label)."""
-    keep = [
-        {
-            "action": "keep",
-            "source_labels": [
-                f"__meta_kubernetes_service_label_{label_name(key)}",
-                f"__meta_kubernetes_service_labelpresent_{label_name(key)}",
-            ],
-            "regex": f"({re.escape(value)});true",
-        }
-        for key, value in monitor["spec"]["selector"]["matchLabels"].items()
-    ]
-    job_label = monitor["spec"].get("jobLabel")
-    job_source = (
-        f"__meta_kubernetes_service_label_{label_name(job_label)}"
-        if job_label
-        else "__meta_kubernetes_service_name"
-    )
-    return [
-        *keep,
-        {
-            "action": "keep",
-            "source_labels": ["__meta_kubernetes_endpointslice_port_name"],
-            "regex": re.escape(port),
-        },
-        {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
-        {"source_labels": ["__meta_kubernetes_service_name"], "target_label": "service"},
-        {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
-        {"source_labels": ["__meta_kubernetes_pod_container_name"], "target_label": "container"},
-        {"source_labels": [job_source], "target_label": "job", "replacement": "${1}"},
-        {"target_label": "endpoint", "replacement": port},
-    ]
-
-
-def discovered_labels(
-    service: dict[str, Any], workload: dict[str, Any], port_name: str
-) -> dict[str, str]:
-    """The meta labels Kubernetes endpointslice discovery gives the pod behind `port_name`
-    of `service` (one pod of `workload`)."""
-    [port] = [p for p in service["spec"]["ports"] if p["name"] == port_name]
-    pod = workload["spec"]["template"]
-    [container] = [
-        c
-        for c in pod["spec"]["containers"]
-        for p in c.get("ports", [])
-        if port["targetPort"] in (p.get("name"), p["containerPort"])
-    ]
-    labels = {
-        "__meta_kubernetes_namespace": NAMESPACE,
-        "__meta_kubernetes_service_name": service["metadata"]["name"],
-        "__meta_kubernetes_endpointslice_port_name": port_name,
-        "__meta_kubernetes_pod_name": f"{workload['metadata']['name']}-loopback",
-        "__meta_kubernetes_pod_container_name": container["name"],
-    }
-    for key, value in service["metadata"]["labels"].items():
-        labels[f"__meta_kubernetes_service_label_{label_name(key)}"] = value
-        labels[f"__meta_kubernetes_service_labelpresent_{label_name(key)}"] = "true"
-    return labels
-
-
-def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
-    return all(labels.get(key) == value for key, value in selector.items())
-
-
-def scrape_configs(objects: list[dict[str, Any]], addresses: dict[str, str]) -> list[Any]:
-    """One scrape job per ServiceMonitor endpoint, its target the local process of the
-    component (`addresses`: component -> host:port) behind the Service it selects."""
-    jobs = []
-    for monitor in of_kind(objects, "ServiceMonitor"):
-        name = monitor["metadata"]["name"]
-        selector = monitor["spec"]["selector"]["matchLabels"]
-        services = [
-            s for s in of_kind(objects, "Service") if selects(selector, s["metadata"]["labels"])
-        ]
-        services = [s for s in services if s["spec"].get("clusterIP") != "None"]
-        assert len(services) == 1, f"ServiceMonitor {name} selects {len(services)} Services"
-        [service] = services
-        [workload] = [
-            w
-            for w in of_kind(objects, "Deployment")
-            if selects(service["spec"]["selector"], w["spec"]["template"]["metadata"]["labels"])
-        ]
-        component = service["metadata"]["labels"][COMPONENT_LABEL]
-        assert component in addresses, f"no local process for {component} ({name})"
-        for index, endpoint in enumerate(monitor["spec"]["endpoints"]):
-            jobs.append(
-                {
-                    "job_name": f"serviceMonitor/{NAMESPACE}/{name}/{index}",
-                    "metrics_path": endpoint.get("path", "/metrics"),
-                    "static_configs": [
-                        {
-                            "targets": [addresses[component]],
-                            "labels": discovered_labels(service, workload, endpoint["port"]),
-                        }
-                    ],
-                    "relabel_configs": operator_relabelings(monitor, endpoint["port"]),
-                }
-            )
-    return jobs
 
 
 def local_addresses(stack: Any) -> dict[str, str]:
@@ -324,7 +220,7 @@ async def live(
             "evaluation_interval": interval,
         },
         "rule_files": ["rules.yaml"],
-        "scrape_configs": scrape_configs(objects, local_addresses(booking_stack)),
+        "scrape_configs": scrape_configs(objects, NAMESPACE, local_addresses(booking_stack)),
     }
     server = start_prometheus(config, workdir)
     try:
@@ -428,3 +324,38 @@ def test_rules_evaluate_and_no_down_alert_is_active(live: LiveRun) -> None:
         if "absent(up" in rule["query"]:
             now = live.prometheus.api("query", {"query": rule["query"]})["result"]
             assert now == [], f"{rule['name']} would fire with every component up: {now}"
+
+
+def alert_selectors(live: LiveRun) -> dict[str, str]:
+    """`<rule>: <selector>` -> selector, for every series selector of the chart's rules."""
+    found: dict[str, str] = {}
+
+    def visit(node: Any, alert: str) -> None:
+        if isinstance(node, promql_parser.VectorSelector):
+            found[f"{alert}: {node}"] = str(node)
+
+    for group in rule_groups(live.objects):
+        for rule in group["rules"]:
+            name = rule.get("alert") or rule["record"]
+            tree = promql_parser.parse(rule["expr"])
+            promql_parser.walk(tree, pre_visit=lambda node, a=name: visit(node, a))
+    return found
+
+
+def test_alerts_select_the_live_series(live: LiveRun) -> None:
+    """Every series selector of every alert, with its job and label values, finds series
+    in the scrape: the rule's job names are the ones the ServiceMonitors produce (the
+    unit tests, with hand-written series, cannot show that)."""
+    selectors = alert_selectors(live)
+    assert not UNSELECTED_AFTER_A_CLEAN_CALL.keys() - selectors.keys(), "stale exceptions"
+    unselected = [
+        key
+        for key, selector in selectors.items()
+        if not live.prometheus.api(
+            "series", {"match[]": selector, "start": live.start, "end": live.end}
+        )
+    ]
+    assert sorted(unselected) == sorted(UNSELECTED_AFTER_A_CLEAN_CALL), (
+        "alert selectors matching no live series (or listed but matching):\n"
+        + "\n".join(sorted(set(unselected) ^ UNSELECTED_AFTER_A_CLEAN_CALL.keys()))
+    )
