@@ -16,6 +16,7 @@ rules` checks that their templates parse.
 from __future__ import annotations
 
 import copy
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -155,8 +156,9 @@ def case_problems(alert: str, groups: list[dict[str, Any]]) -> list[str]:
 
 
 def duration_seconds(text: str) -> float:
-    units = {"s": 1, "m": 60, "h": 3600}
-    return float(text[:-1]) * units[text[-1]]
+    """A Prometheus duration (`90s`, `1h30m`) in seconds."""
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+    return sum(float(n) * units[unit] for n, unit in re.findall(r"(\d+)(ms|s|m|h|d)", text))
 
 
 @pytest.mark.parametrize("alert", sorted(path.stem for path in CASES.glob("*.yaml")))
