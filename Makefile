@@ -19,7 +19,7 @@ $(STAMP): $(SERVICE_PROJECTS) requirements-dev.txt scripts/setup.sh
 setup: $(STAMP) ## create .venv with every service and the dev tools; install redis-server
 	@command -v redis-server >/dev/null && command -v chromium >/dev/null || scripts/setup.sh
 
-test: setup livekit-server helm web ## run every test suite against real servers on loopback
+test: setup livekit-server helm prometheus web ## run every test suite against real servers on loopback
 	@scripts/run-tests.sh
 
 lint: setup ## ruff and mypy (strict) over all service code
@@ -78,6 +78,10 @@ images: ## docker build the four service images (IMAGE_REGISTRY, IMAGE_TAG = cha
 .PHONY: livekit-server
 livekit-server: ## build the pinned LiveKit server into .tools/bin/livekit-server (needs Go; cached)
 	@scripts/install-livekit-server.sh
+
+.PHONY: prometheus
+prometheus: ## build the pinned Prometheus and promtool into .tools/bin (needs Go; cached)
+	@scripts/install-prometheus.sh
 
 .PHONY: demo dev bench-calls
 demo: setup livekit-server web ## a whole booking call through the real stack, offline: transcript, booking, latency

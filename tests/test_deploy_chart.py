@@ -24,12 +24,9 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from helm_chart import CHART, RELEASE, REPO_ROOT, documents, helm_binary, named, of_kind, run_helm
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-CHART = REPO_ROOT / "deploy" / "helm" / "bright-smile"
-HELM = REPO_ROOT / ".tools" / "bin" / "helm"
 SERVICE_CLINICS = REPO_ROOT / "services" / "scheduling-api" / "src" / "scheduling_api" / "clinics"
-RELEASE = "bright-smile"
 # The chart's kubeVersion floor, and the newest schemas kubernetes-validate ships.
 KUBERNETES_VERSIONS = ("1.27", kubernetes_validate.utils.latest_version())
 COMPONENTS = ("scheduling-api", "token-service", "agent-worker")
@@ -148,21 +145,6 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
 # --- helpers ------------------------------------------------------------------------
 
 
-def helm_binary() -> Path:
-    if not HELM.exists():
-        pytest.fail(
-            f"helm is not installed at {HELM.relative_to(REPO_ROOT)}: run `make helm` "
-            "(`make test` depends on it)"
-        )
-    return HELM
-
-
-def run_helm(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(helm_binary()), *args], capture_output=True, text=True, check=False, timeout=60
-    )
-
-
 def values_file(tmp_dir: Path, name: str) -> Path:
     path = tmp_dir / f"{name}.yaml"
     path.write_text(yaml.safe_dump(VALUE_SETS[name]))
@@ -174,20 +156,6 @@ def render_text(name: str, tmp_dir: Path) -> str:
     result = run_helm("template", RELEASE, str(CHART), "-f", str(values_file(tmp_dir, name)))
     assert result.returncode == 0, f"helm template failed for {name!r}:\n{result.stderr}"
     return result.stdout
-
-
-def documents(text: str) -> list[dict[str, Any]]:
-    return [doc for doc in yaml.safe_load_all(text) if doc]
-
-
-def of_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    return [obj for obj in objects if obj["kind"] == kind]
-
-
-def named(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
-    matches = [obj for obj in of_kind(objects, kind) if obj["metadata"]["name"] == name]
-    assert len(matches) == 1, f"expected one {kind} {name}, found {len(matches)}"
-    return matches[0]
 
 
 def pod_spec(workload: dict[str, Any]) -> dict[str, Any]:
