@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     min_notice_minutes: Annotated[int | None, Field(ge=0, le=7 * 24 * 60)] = None
     idempotency_ttl_seconds: Annotated[int, Field(ge=60)] = 24 * 3600
     availability_cache_seconds: Annotated[float, Field(ge=0, le=60)] = 2.0
+    max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
+    """The largest request body read; bigger ones, chunked included, get a 413."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     access_log: bool = False
     """One JSON line per request. Off by default: the latency histogram already counts
