@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     availability_cache_seconds: Annotated[float, Field(ge=0, le=60)] = 2.0
     max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
     """The largest request body read; bigger ones, chunked included, get a 413."""
+    http_header_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
+    """How long a request's headers may take to arrive before a 408 and a closed socket."""
+    http_body_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
+    """How long a request's body may take, from the end of its headers."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     access_log: bool = False
     """One JSON line per request. Off by default: the latency histogram already counts

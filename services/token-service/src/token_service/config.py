@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     token_service_api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
 
+    # Deadlines for a request to arrive (headers, then body); see read_deadlines.py.
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    http_body_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+
     web_client_enabled: bool = True
     web_client_dir: str = ""
 
