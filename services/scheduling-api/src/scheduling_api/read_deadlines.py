@@ -6,7 +6,8 @@ connection for as long as it likes, and enough of them exhaust the server's sock
 This protocol gives a request's headers `header_timeout` seconds (counted from the
 connection, or from the first byte of a later request on it) and its body
 `body_timeout` seconds from the end of the headers. A request that misses its deadline
-gets a 408 if no response has started, and its connection is closed.
+gets a 408 if no response has started, and its connection is closed. The token service
+has the same module: services never import each other.
 """
 
 from __future__ import annotations
