@@ -8,14 +8,23 @@ connection, or from the first byte of a later request on it) and its body
 `body_timeout` seconds from the end of the headers. A request that misses its deadline
 gets a 408 if no response has started, and its connection is closed. The scheduling API
 has the same module: services never import each other.
+
+A request only notes its deadline (a float); one sweep per event loop, every
+SWEEP_SECONDS, closes the connections past theirs. A timer per request instead cost
+~15 µs of CPU per request (uvloop timers); noting a float costs nothing measurable.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import weakref
+from collections.abc import Collection
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+SWEEP_SECONDS = 0.5
+"""How late past its deadline a slow request may be cut off."""
 
 _TIMEOUT_BODY = json.dumps(
     {
@@ -31,48 +40,41 @@ _TIMEOUT_RESPONSE = (
     b"content-length: " + str(len(_TIMEOUT_BODY)).encode() + b"\r\n\r\n" + _TIMEOUT_BODY
 )
 
+_swept_loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+
 
 class ReadDeadlineProtocol(HttpToolsProtocol):
     """Set `header_timeout` and `body_timeout` on a subclass: see `read_deadline_protocol`."""
 
     header_timeout = 10.0
     body_timeout = 30.0
-    _deadline: asyncio.TimerHandle | None = None
+    reading_until: float | None = None
+    """When the request being read must have arrived; None when none is being read."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm(self.header_timeout)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
-        super().connection_lost(exc)
+        self.reading_until = self.loop.time() + self.header_timeout
+        if self.loop not in _swept_loops:
+            _swept_loops.add(self.loop)
+            self.loop.call_later(SWEEP_SECONDS, _sweep, self.loop, self.connections)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if self._deadline is None:
-            self._arm(self.header_timeout)
+        if self.reading_until is None:
+            self.reading_until = self.loop.time() + self.header_timeout
 
     def on_headers_complete(self) -> None:
-        self._disarm()
         super().on_headers_complete()
-        if not self.parser.should_upgrade():
-            self._arm(self.body_timeout)
+        upgrading = self.parser.should_upgrade()
+        self.reading_until = None if upgrading else self.loop.time() + self.body_timeout
 
     def on_message_complete(self) -> None:
-        self._disarm()
+        self.reading_until = None
         super().on_message_complete()
 
-    def _arm(self, seconds: float) -> None:
-        self._disarm()
-        self._deadline = self.loop.call_later(seconds, self._expire)
-
-    def _disarm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
-
-    def _expire(self) -> None:
-        self._deadline = None
+    def expire(self) -> None:
+        """Answer 408 unless a response has started, and close the connection."""
+        self.reading_until = None
         if self.transport.is_closing():
             return
         cycle = self.cycle
@@ -84,6 +86,16 @@ class ReadDeadlineProtocol(HttpToolsProtocol):
             cycle.disconnected = True
             cycle.message_event.set()
         self.transport.close()
+
+
+def _sweep(loop: asyncio.AbstractEventLoop, connections: Collection[object]) -> None:
+    now = loop.time()
+    for connection in list(connections):
+        if isinstance(connection, ReadDeadlineProtocol):
+            deadline = connection.reading_until
+            if deadline is not None and now >= deadline:
+                connection.expire()
+    loop.call_later(SWEEP_SECONDS, _sweep, loop, connections)
 
 
 def read_deadline_protocol(
