@@ -106,8 +106,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code, message = _HTTP_ERROR_CODES.get(exc.status_code, ("http_error", None))
     headers = dict(exc.headers or {})
-    if exc.status_code == 405:
-        headers["Allow"] = _allowed_methods(request)
+    if exc.status_code == 405:  # paths outside the document (/docs) keep Starlette's
+        headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
     return JSONResponse(
         {"error": code, "message": message or str(exc.detail)},
         status_code=exc.status_code,
