@@ -186,3 +186,44 @@ def running_call_stack(workdir: Path, **overrides: Any) -> Iterator[Any]:
         yield stack
     finally:
         stack.stop()
+
+
+# --------------------------------------------------------------------------------------
+# The two HTTP APIs alone, for the contract (schemathesis) and hardening tests
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApiEnvironments:
+    """What `scheduling-api` and `token-service` processes need, on the session's Redis."""
+
+    scheduling_token: str
+    scheduling: dict[str, str]
+    token: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+def api_env(redis_server: Any) -> ApiEnvironments:
+    scheduling_token = "api-test-" + secrets.token_hex(8)
+    return ApiEnvironments(
+        scheduling_token=scheduling_token,
+        scheduling={
+            "REDIS_URL": redis_server.url,
+            "REDIS_KEY_PREFIX": "api-tests",
+            "HOST": "127.0.0.1",
+            "SCHEDULING_API_TOKENS": scheduling_token,
+            "SLOT_ID_SECRET": secrets.token_hex(16),
+            "LOG_LEVEL": "WARNING",
+        },
+        token={
+            "LIVEKIT_URL": "ws://127.0.0.1:7880",
+            "LIVEKIT_API_KEY": API_KEY,
+            "LIVEKIT_API_SECRET": secrets.token_hex(24),
+            "REDIS_URL": redis_server.url,
+            "RATE_LIMIT_REQUESTS": "1000000",
+            "RATE_LIMIT_BURST": "1000000",
+            "WEB_CLIENT_ENABLED": "false",
+            "HOST": "127.0.0.1",
+            "LOG_LEVEL": "WARNING",
+        },
+    )

@@ -775,9 +775,12 @@ async def test_a_bug_is_a_generic_500_and_is_logged(
 
     monkeypatch.setattr(api.app.state.context.scheduler, "availability", broken)
     response = await api.client.get(f"{CLINIC}/availability", params={"appointment_type": "exam"})
-    assert_error(response, 500, "internal_error")
+    body = assert_error(response, 500, "internal_error")
+    assert response.headers["x-content-type-options"] == "nosniff"
     assert "simulated" not in response.text
-    assert any("simulated bug" in (r.exc_text or str(r.exc_info)) for r in caplog.records)
+    [logged] = [r for r in caplog.records if r.name == "scheduling_api.errors"]
+    assert "simulated bug" in (logged.exc_text or str(logged.exc_info))
+    assert logged.error_id == body["error_id"]  # type: ignore[attr-defined]
 
 
 PATIENT = {"name": "a", "phone": "5125550199"}

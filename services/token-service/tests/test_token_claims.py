@@ -10,6 +10,7 @@ from typing import Any
 import jwt
 import pytest
 from livekit import api
+from token_service.domain.errors import RequestRefusedError
 from token_service.domain.token_claims import (
     TokenPolicy,
     build_token_claims,
@@ -151,8 +152,6 @@ async def test_every_call_gets_a_fresh_room_and_identity(open_client) -> None:
 async def test_caller_chosen_fields_are_carried(open_client, decode) -> None:
     client = await open_client()
     request = {
-        "room_name": "front-desk_42",
-        "participant_identity": "web.caller-7",
         "participant_name": "Zoë O'Brien",
         "participant_metadata": '{"page":"contact"}',
         "participant_attributes": {"locale": "en-US", "source": "website"},
@@ -161,13 +160,61 @@ async def test_caller_chosen_fields_are_carried(open_client, decode) -> None:
     body = await _issue(client, request)
     claims = decode(body["participant_token"])
 
-    assert body["room_name"] == "front-desk_42" == claims["video"]["room"]
-    assert body["participant_identity"] == "web.caller-7" == claims["sub"]
     assert claims["name"] == "Zoë O'Brien"
     assert claims["metadata"] == '{"page":"contact"}'
     assert claims["attributes"] == {"locale": "en-US", "source": "website"}
     assert json.loads(_dispatch(claims)["metadata"]) == {"clinic_id": "bright-smile-north"}
     assert set(claims["video"]) == CALLER_VIDEO_GRANTS
+
+
+async def test_two_requests_never_get_tokens_for_the_same_room(open_client, decode) -> None:
+    """A second caller cannot obtain a token for the first caller's room, by any means."""
+    client = await open_client()
+    first = await _issue(client)
+    rooms = {first["room_name"]}
+    identities = {first["participant_identity"]}
+    for _ in range(200):
+        body = await _issue(client)
+        rooms.add(decode(body["participant_token"])["video"]["room"])
+        identities.add(decode(body["participant_token"])["sub"])
+    assert len(rooms) == len(identities) == 201
+
+    for attempt in (
+        {"room_name": first["room_name"]},
+        {"participant_identity": first["participant_identity"]},
+        {"room_config": {"name": first["room_name"]}},
+        {"room_config": {"name": first["room_name"]}, "room_name": first["room_name"]},
+    ):
+        response = await client.post("/v1/token", json=attempt)
+        assert response.status_code == 400, response.text
+        assert "participant_token" not in response.json()
+
+
+@pytest.mark.parametrize(
+    ("request_body", "refused"),
+    [
+        ({"room_name": "call-someone-elses-room"}, ["room_name"]),
+        ({"participant_identity": "caller-someone-else"}, ["participant_identity"]),
+        (
+            {"room_name": "lobby", "participant_identity": "front-desk"},
+            ["room_name", "participant_identity"],
+        ),
+        ({"room_name": "has space"}, ["room_name"]),
+        ({"participant_identity": "agent-impostor"}, ["participant_identity"]),
+    ],
+)
+async def test_caller_chosen_room_or_identity_is_400_saying_why(
+    open_client, request_body, refused
+) -> None:
+    client = await open_client()
+    response = await client.post("/v1/token", json=request_body)
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["error"] == "request_refused"
+    assert body["refused"] == refused
+    assert body["field"] == refused[0]
+    assert "names every room" in body["message"]
+    assert "participant_token" not in body
 
 
 async def test_ttl_comes_from_settings(open_client, decode) -> None:
@@ -216,12 +263,6 @@ async def test_room_config_repeating_our_dispatch_is_accepted(
     assert set(claims["roomConfig"]) == {"agents"}
 
 
-async def test_room_config_name_equal_to_room_name_is_accepted(open_client, decode) -> None:
-    client = await open_client()
-    body = await _issue(client, {"room_name": "lobby-1", "room_config": {"name": "lobby-1"}})
-    assert decode(body["participant_token"])["video"]["room"] == "lobby-1"
-
-
 async def test_empty_strings_mean_not_given(open_client, decode) -> None:
     client = await open_client()
     body = await _issue(
@@ -231,6 +272,17 @@ async def test_empty_strings_mean_not_given(open_client, decode) -> None:
     assert body["room_name"].startswith("call-")
     assert claims["sub"].startswith("caller-")
     assert "name" not in claims
+
+
+def test_claims_builder_refuses_a_chosen_room_even_with_factories() -> None:
+    policy = TokenPolicy(agent_name="agent-x", clinic_ids=("a",), ttl=timedelta(seconds=300))
+    with pytest.raises(RequestRefusedError) as refused:
+        build_token_claims(
+            TokenRequest(room_name="room-1", participant_identity="caller-1"),
+            policy,
+            room_name_factory=lambda: "room-1",
+        )
+    assert refused.value.refused == ["room_name", "participant_identity"]
 
 
 def test_claims_builder_is_deterministic_given_its_factories() -> None:

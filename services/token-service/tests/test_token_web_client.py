@@ -71,10 +71,30 @@ async def test_api_answers_carry_strict_headers(open_client) -> None:
     assert "server" not in response.headers
 
 
-async def test_no_api_docs_are_published(open_client) -> None:
+async def test_only_the_openapi_document_is_published(open_client) -> None:
     client = await open_client(web_client_enabled=False)
-    for path in ("/docs", "/redoc", "/openapi.json"):
+    for path in ("/docs", "/redoc"):
         assert (await client.get(path)).status_code == 404
+    document = await client.get("/openapi.json")
+    assert document.status_code == 200
+    assert (
+        document.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
+    )
+    token = document.json()["paths"]["/v1/token"]["post"]
+    assert set(token["responses"]) == {
+        "201",
+        "400",
+        "401",
+        "404",
+        "413",
+        "415",
+        "422",
+        "429",
+        "500",
+        "503",
+    }
+    body_schema = token["requestBody"]["content"]["application/json"]["schema"]
+    assert body_schema["properties"]["room_name"]["maxLength"] == 0
 
 
 async def test_metrics_series_exist_from_the_first_scrape(open_client, metric) -> None:

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from redis.asyncio import Redis
 from redis.backoff import NoBackoff
@@ -19,10 +19,11 @@ from redis.retry import Retry
 
 from scheduling_api.api import availability, bookings, callbacks, health
 from scheduling_api.api import clinics as clinic_routes
-from scheduling_api.api.deps import AppContext, require_token, token_digest
+from scheduling_api.api.deps import AppContext, token_digest
 from scheduling_api.api.errors import install_error_handlers
 from scheduling_api.api.middleware import ObservabilityMiddleware
 from scheduling_api.api.openapi import install_openapi
+from scheduling_api.api.request_guard import RequestGuardMiddleware
 from scheduling_api.clinic_loader import load_clinics
 from scheduling_api.config import Settings
 from scheduling_api.domain.clinic import Clinic
@@ -132,14 +133,17 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.context = context
-    # Availability first: it is the hot path and routes are matched in order. It checks
-    # the token itself (see api/availability.py); every other /v1 route by dependency.
-    app.include_router(availability.router)
-    for module in (clinic_routes, bookings, callbacks):
-        app.include_router(module.router, dependencies=[Depends(require_token)])
-    app.include_router(health.router)
+    # Availability first: it is the hot path and routes are matched in order. The bearer
+    # token of every /v1 route is checked by RequestGuardMiddleware, before the body.
+    for module in (availability, clinic_routes, bookings, callbacks, health):
+        app.include_router(module.router)
     install_error_handlers(app)
-    install_openapi(app)
+    install_openapi(app, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestGuardMiddleware,
+        token_digests=context.token_digests,
+        max_body_bytes=settings.max_body_bytes,
+    )
     app.add_middleware(ObservabilityMiddleware, access_log=settings.access_log)
     preinitialise(
         (method, route.path)

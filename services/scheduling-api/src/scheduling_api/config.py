@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     availability_cache_seconds: Annotated[float, Field(ge=0, le=60)] = 2.0
     """The longest a cached bookings read is trusted; writes invalidate it at once through a
     change feed. `0` turns the cache off."""
+    max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
+    """The largest request body read; bigger ones, chunked included, get a 413."""
+    http_header_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
+    """How long a request's headers may take to arrive before a 408 and a closed socket."""
+    http_body_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
+    """How long a request's body may take, from the end of its headers."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """Log level."""
     access_log: bool = False

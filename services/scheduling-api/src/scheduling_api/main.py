@@ -12,6 +12,7 @@ from scheduling_api.app import create_app
 from scheduling_api.clinic_loader import ClinicConfigError
 from scheduling_api.config import Settings
 from scheduling_api.logs import configure_logging
+from scheduling_api.read_deadlines import read_deadline_protocol
 
 logger = logging.getLogger("scheduling_api")
 
@@ -44,5 +45,9 @@ def run() -> None:
         log_config=None,
         access_log=False,
         server_header=False,
+        http=read_deadline_protocol(
+            header_timeout=settings.http_header_timeout_seconds,
+            body_timeout=settings.http_body_timeout_seconds,
+        ),
         timeout_graceful_shutdown=10,
     )

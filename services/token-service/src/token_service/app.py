@@ -17,7 +17,12 @@ from token_service.api import health, token
 from token_service.api.auth import BearerKeys
 from token_service.api.context import ServiceContext
 from token_service.api.errors import install_error_handlers
-from token_service.api.middleware import MetricsMiddleware, SecurityHeadersMiddleware
+from token_service.api.middleware import (
+    LastResortMiddleware,
+    MetricsMiddleware,
+    SecurityHeadersMiddleware,
+)
+from token_service.api.openapi import install_openapi
 from token_service.api.web_client import install_web_client, web_client_csp
 from token_service.config import Settings
 from token_service.domain.token_claims import TokenPolicy
@@ -64,18 +69,24 @@ def create_app(settings: Settings) -> FastAPI:
         metrics=metrics,
     )
 
-    # A public front door publishes no API docs. Metrics are our own Prometheus ones, so
-    # FastAPI's OpenTelemetry hooks are off (they cost a provider lookup per request).
+    # The contract is published at /openapi.json (clients generate code from it), but a
+    # public front door serves no interactive docs pages. Metrics are our own Prometheus
+    # ones, so FastAPI's OpenTelemetry hooks are off (they cost a provider lookup per
+    # request).
     app = FastAPI(
         title="Bright Smile token service",
+        version="1.0.0",
+        description="LiveKit's standard token endpoint for the Bright Smile receptionist. "
+        "Each token joins one new room, named by this service, with the receptionist.",
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
-        openapi_url=None,
+        openapi_url="/openapi.json",
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.context = context
     install_error_handlers(app)
+    install_openapi(app)
     app.include_router(token.router)
     app.include_router(health.router)
     if settings.web_client_enabled:
@@ -91,6 +102,7 @@ def create_app(settings: Settings) -> FastAPI:
             allow_credentials=False,
             max_age=600,
         )
+    app.add_middleware(LastResortMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, html_csp=web_client_csp(settings.livekit_url))
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

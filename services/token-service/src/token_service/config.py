@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     )
     """Comma-separated bearer keys, each 16+ characters."""
 
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    """How long a request's headers may take to arrive before a 408 and a closed socket."""
+    http_body_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    """How long a request's body may take, from the end of its headers."""
+
     web_client_enabled: bool = True
     """Serve the web client at `/`; turn it off where you host the page elsewhere."""
     web_client_dir: str = Field(

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from token_service.app import create_app
 from token_service.config import Settings
 from token_service.logs import configure_logging
+from token_service.read_deadlines import read_deadline_protocol
 
 logger = logging.getLogger("token_service")
 
@@ -62,6 +63,10 @@ def run() -> None:
         port=settings.port,
         proxy_headers=False,
         server_header=False,
+        http=read_deadline_protocol(
+            header_timeout=settings.http_header_timeout_seconds,
+            body_timeout=settings.http_body_timeout_seconds,
+        ),
         access_log=False,
         log_config=None,
     )

@@ -21,6 +21,7 @@ KNOWN_ROUTES: dict[str, tuple[str, ...]] = {
     "/healthz": ("GET",),
     "/readyz": ("GET",),
     "/metrics": ("GET",),
+    "/openapi.json": ("GET",),
     "/": ("GET",),
 }
 OTHER_ROUTE = "other"

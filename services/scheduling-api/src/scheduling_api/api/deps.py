@@ -1,4 +1,8 @@
-"""Request-scoped dependencies: the application context, bearer auth, the clinic."""
+"""Request-scoped dependencies (the application context, the clinic) and the token check.
+
+The bearer token is checked by `RequestGuardMiddleware` (api/request_guard.py), before
+any body is read, for every `/v1` route; `bearer_refusal` is the rule it applies.
+"""
 
 from __future__ import annotations
 
@@ -38,26 +42,27 @@ BEARER_SCHEME = "bearerAuth"
 """Name of the security scheme the OpenAPI document declares for every /v1 route."""
 
 
-async def require_token(request: Request) -> None:
-    """401 unless the request carries an accepted bearer token.
+def bearer_refusal(
+    authorization: str | None, token_digests: tuple[bytes, ...]
+) -> ServiceError | None:
+    """The 401 for an `Authorization` header that carries no accepted token, else None.
 
-    Digests are compared (constant time, fixed length) against every accepted token
-    without stopping early, so timing reveals neither which token nor how much matched.
-    The header is read directly rather than through `HTTPBearer`, which costs a nested
-    dependency on every request of the hot path.
+    No digests means insecure dev mode: everything is accepted. Digests are compared
+    (constant time, fixed length) against every accepted token without stopping early,
+    so timing reveals neither which token nor how much matched.
     """
-    context: AppContext = request.app.state.context
-    if not context.token_digests:
-        return
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if not token_digests:
+        return None
+    scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise ServiceError(401, "unauthorized", "Send Authorization: Bearer <token>.")
+        return ServiceError(401, "unauthorized", "Send Authorization: Bearer <token>.")
     presented = token_digest(token.strip())
     matched = False
-    for accepted in context.token_digests:
+    for accepted in token_digests:
         matched |= hmac.compare_digest(presented, accepted)
     if not matched:
-        raise ServiceError(401, "unauthorized", "The bearer token is not accepted.")
+        return ServiceError(401, "unauthorized", "The bearer token is not accepted.")
+    return None
 
 
 async def get_clinic(clinic_id: str, context: Context) -> Clinic:

@@ -7,6 +7,7 @@ traceback and request id and answers a generic body that reveals nothing.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,9 +21,12 @@ from scheduling_api.errors import ServiceError
 
 logger = logging.getLogger(__name__)
 
-_HTTP_ERROR_CODES = {
+_HTTP_ERROR_CODES: dict[int, tuple[str, str | None]] = {
+    # FastAPI's answer to a body it cannot decode at all (not UTF-8, say).
+    400: ("malformed_body", "The request body could not be read; send UTF-8 JSON."),
     404: ("not_found", "No such route."),
     405: ("method_not_allowed", "This route does not accept that method."),
+    413: ("payload_too_large", None),  # the detail says what the cap is
 }
 
 
@@ -64,13 +68,50 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+_PATH_PARAMETER = re.compile(r"\\{[^}/]+\\}")
+
+
+def _method_table(app: Any) -> list[tuple[re.Pattern[str], frozenset[str]]]:
+    """Each documented path template as a pattern, with the methods it accepts."""
+    table: list[tuple[re.Pattern[str], frozenset[str]]] | None = getattr(
+        app.state, "allowed_methods", None
+    )
+    if table is None:
+        table = []
+        for template, operations in app.openapi()["paths"].items():
+            methods = {method.upper() for method in operations}
+            if "GET" in methods:
+                methods.add("HEAD")
+            pattern = _PATH_PARAMETER.sub("[^/]+", re.escape(template))
+            table.append((re.compile(pattern), frozenset(methods)))
+        app.state.allowed_methods = table
+    return table
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route at this path accepts, read from the OpenAPI document.
+
+    Starlette's own `Allow` names only the first route whose path matched, so GET and
+    POST on one path (two routes) would each hide the other.
+    """
+    path = request.scope["path"]
+    methods: set[str] = set()
+    for pattern, accepted in _method_table(request.app):
+        if pattern.fullmatch(path):
+            methods |= accepted
+    return ", ".join(sorted(methods))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code, message = _HTTP_ERROR_CODES.get(exc.status_code, ("http_error", str(exc.detail)))
+    code, message = _HTTP_ERROR_CODES.get(exc.status_code, ("http_error", None))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:  # paths outside the document (/docs) keep Starlette's
+        headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
     return JSONResponse(
-        {"error": code, "message": message},
+        {"error": code, "message": message or str(exc.detail)},
         status_code=exc.status_code,
-        headers=exc.headers,
+        headers=headers,
     )
 
 

@@ -20,7 +20,11 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Redis answers; ready for traffic")
+@router.get(
+    "/readyz",
+    summary="Redis answers; ready for traffic",
+    responses={503: {"description": "Redis does not answer: not ready"}},
+)
 async def readyz(context: Context) -> JSONResponse:
     try:
         await asyncio.wait_for(context.scheduler.store.ping(), READINESS_TIMEOUT_SECONDS)

@@ -26,9 +26,22 @@ error_logger = logging.getLogger("scheduling_api.errors")
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 """Anything else is labelled "other": clients must not be able to mint label values."""
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-_INTERNAL_ERROR = json.dumps(
-    {"error": "internal_error", "message": "Something went wrong on our side."}
-).encode()
+_INTERNAL_ERROR_HEADERS = [
+    (b"content-type", b"application/json"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"cache-control", b"no-store"),
+]
+
+
+def _internal_error(error_id: str) -> bytes:
+    """The last-resort body: nothing about the bug but the id its logged trace carries."""
+    return json.dumps(
+        {
+            "error": "internal_error",
+            "message": "Something went wrong on our side; quote error_id if you report it.",
+            "error_id": error_id,
+        }
+    ).encode()
 
 
 def _request_id(scope: Scope) -> str:
@@ -71,17 +84,18 @@ class ObservabilityMiddleware:
         try:
             await self.app(scope, receive, send_with_request_id)
         except Exception:
-            error_logger.exception("unhandled error")
+            error_id = secrets.token_hex(8)
+            error_logger.exception("unhandled error", extra={"error_id": error_id})
             status = 500
             if not started_response:
                 await send_with_request_id(
                     {
                         "type": "http.response.start",
                         "status": 500,
-                        "headers": [(b"content-type", b"application/json")],
+                        "headers": _INTERNAL_ERROR_HEADERS,
                     }
                 )
-                await send({"type": "http.response.body", "body": _INTERNAL_ERROR})
+                await send({"type": "http.response.body", "body": _internal_error(error_id)})
         finally:
             elapsed = time.perf_counter() - began
             route = scope.get("route")

@@ -95,7 +95,16 @@ class FieldProblem(BaseModel):
 
 
 class ErrorOut(BaseModel):
-    error: str
+    """Every error body. Some codes add the id that was not found (`clinic_id`, ...)."""
+
+    error: str = Field(examples=["slot_unavailable"])
     message: str
-    fields: list[FieldProblem] | None = None
-    alternatives: list[SlotOut] | None = None
+    fields: list[FieldProblem] | None = Field(
+        default=None, description="validation_error: each bad field and why."
+    )
+    alternatives: list[SlotOut] | None = Field(
+        default=None, description="slot_unavailable / slot_in_past: the nearest free slots."
+    )
+    error_id: str | None = Field(
+        default=None, description="internal_error: the id under which the trace was logged."
+    )

@@ -48,7 +48,11 @@ def clean_name(raw: str) -> str:
 
 
 def normalize_email(raw: str) -> str:
+    """The address trimmed; refused if it holds a control or formatting character (NUL...),
+    which no address has and which would otherwise be stored and sent to clinic systems."""
     email = raw.strip()
+    if any(unicodedata.category(char).startswith("C") for char in email):
+        raise ValueError("must not contain control characters")
     if len(email) > 254 or _EMAIL.match(email) is None:
         raise ValueError("not a valid email address")
     return email

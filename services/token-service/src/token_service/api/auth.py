@@ -10,6 +10,9 @@ from __future__ import annotations
 import hmac
 from collections.abc import Sequence
 
+BEARER_SCHEME = "bearerAuth"
+"""The OpenAPI security scheme's name; optional unless TOKEN_SERVICE_API_KEYS is set."""
+
 
 class BearerKeys:
     def __init__(self, keys: Sequence[str]) -> None:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import secrets
 import time
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from token_service.metrics import Metrics
+
+error_logger = logging.getLogger("token_service.errors")
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 # Headers every response gets; HTML (the web client) also gets its own CSP.
@@ -50,7 +55,61 @@ class MetricsMiddleware:
             )
 
 
-_API_PATH_PREFIXES = ("/v1/", "/healthz", "/readyz", "/metrics")
+class LastResortMiddleware:
+    """Turns an exception nothing else handled into a JSON 500 with a logged error id.
+
+    Without it Starlette answers such a bug in plain text, outside the security-headers
+    middleware. It sits inside SecurityHeadersMiddleware so its answer gets them too.
+    The id in the body is the one in the log line, so a caller's report finds the trace.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        response_started = False
+
+        async def send_tracking_start(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking_start)
+        except Exception:
+            error_id = secrets.token_hex(8)
+            error_logger.exception(
+                "unhandled error",
+                extra={"fields": {"event": "unhandled_error", "error_id": error_id}},
+            )
+            if response_started:
+                raise
+            body = json.dumps(
+                {
+                    "error": "internal_error",
+                    "message": "something went wrong on our side; quote error_id if you report it",
+                    "error_id": error_id,
+                }
+            ).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"cache-control", b"no-store"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+
+
+_API_PATH_PREFIXES = ("/v1/", "/healthz", "/readyz", "/metrics", "/openapi.json")
 
 
 def _is_api_path(path: str) -> bool:

@@ -16,12 +16,14 @@ from pydantic import ValidationError
 from starlette.requests import ClientDisconnect
 
 from token_service.adapters.rate_limit import RateLimiterUnavailableError
+from token_service.api.auth import BEARER_SCHEME
 from token_service.api.context import ServiceContext, service_context
 from token_service.api.errors import error_response
+from token_service.api.schemas import TokenResponse, documented_error, token_request_schema
 from token_service.domain.client_address import rate_limit_key, resolve_client_address
 from token_service.domain.errors import RequestRefusedError, UnknownClinicError
 from token_service.domain.token_claims import build_token_claims
-from token_service.domain.token_request import TokenRequest
+from token_service.domain.token_request import TokenRequest, json_shape_problem
 from token_service.metrics import ISSUE_ROUTE, TokenOutcome
 
 MAX_BODY_BYTES = 16 * 1024
@@ -87,7 +89,37 @@ def _refuse(
     return error_response(status, error, message, headers={**NO_STORE, **(headers or {})}, **extra)
 
 
-@router.post(ISSUE_ROUTE, status_code=201, response_model=None)
+@router.post(
+    ISSUE_ROUTE,
+    status_code=201,
+    response_model=None,
+    summary="Mint a token for one caller to join a new room with the receptionist",
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": token_request_schema()}},
+        },
+        "security": [{}, {BEARER_SCHEME: []}],
+    },
+    responses={
+        201: {"model": TokenResponse, "description": "The token, for a room named by us"},
+        400: documented_error(
+            "malformed_json (unparsable, too deep, lone surrogates), client_disconnected, "
+            "or request_refused: a chosen room_name / participant_identity, or a "
+            "room_config asking for more than our receptionist"
+        ),
+        401: documented_error(
+            "unauthorized: TOKEN_SERVICE_API_KEYS is set and no valid key was sent"
+        ),
+        404: documented_error("unknown_clinic: the clinic is not served here"),
+        413: documented_error(f"payload_too_large: the body is over {MAX_BODY_BYTES} bytes"),
+        415: documented_error("unsupported_media_type: a body that is not application/json"),
+        422: documented_error("invalid_request: fields that fail validation, listed in details"),
+        429: documented_error("rate_limited: retry after the Retry-After delay"),
+        500: documented_error("internal_error: a bug; error_id names the log line"),
+        503: documented_error("unavailable: the rate limiter's Redis is down; retry later"),
+    },
+)
 async def issue_token(request: Request) -> Response:
     """Mint a token for one caller to join one room with our receptionist."""
     context = service_context(request)
@@ -160,14 +192,19 @@ async def issue_token(request: Request) -> Response:
         )
     try:
         payload = json.loads(body) if body.strip() else {}
-    except ValueError:
+    except (ValueError, RecursionError) as exc:
         return _refuse(
             context,
             TokenOutcome.INVALID_REQUEST,
             400,
             "malformed_json",
-            "the request body is not valid JSON",
+            "the request body is nested too deeply to be a token request"
+            if isinstance(exc, RecursionError)
+            else "the request body is not valid JSON",
         )
+    shape_problem = json_shape_problem(payload)
+    if shape_problem is not None:
+        return _refuse(context, TokenOutcome.INVALID_REQUEST, 400, "malformed_json", shape_problem)
     if not isinstance(payload, dict):
         return _refuse(
             context,

@@ -82,20 +82,16 @@ def _clinic_from_metadata(metadata: str) -> str | None:
     return None
 
 
-def check_client_room_config(
-    raw: dict[str, Any] | None, *, agent_name: str, room_name: str | None
-) -> str | None:
+def check_client_room_config(raw: dict[str, Any] | None, *, agent_name: str) -> str | None:
     """Refuse anything beyond a repeat of our dispatch; return a clinic it names, if any.
 
-    `room_config.name` is accepted only when it equals the requested `room_name`.
+    `room_config.name` is refused like every other field: rooms are named by the service.
     """
     if not raw:
         return None
     config, refused = _parse(raw)
     for field, _ in config.ListFields():
         if field.name == "agents":
-            continue
-        if field.name == "name" and config.name == room_name:
             continue
         refused.append(f"{FIELD}.{field.name}")
 

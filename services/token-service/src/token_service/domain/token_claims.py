@@ -1,10 +1,13 @@
 """The claims builder: decides exactly what one issued token may do.
 
 Given a validated request and the service's policy, it picks the room, identity,
-grants, room configuration and lifetime. The grants are the least a web caller
-needs to talk to the receptionist: join that one room, publish microphone audio,
-subscribe, and exchange data. The room configuration dispatches exactly our agent
-with the caller's clinic; it is always built here, never copied from the request.
+grants, room configuration and lifetime. Rooms and identities are named here and only
+here: a caller who could name a room could join someone else's call (a caller token can
+subscribe), and one who could name an identity could take over a participant. The
+grants are the least a web caller needs to talk to the receptionist: join that one
+room, publish microphone audio, subscribe, and exchange data. The room configuration
+dispatches exactly our agent with the caller's clinic; it is always built here, never
+copied from the request.
 """
 
 from __future__ import annotations
@@ -93,6 +96,22 @@ def _resolve_clinic(request: TokenRequest, from_dispatch: str | None, policy: To
     return clinic_id
 
 
+SERVICE_NAMED_FIELDS = ("room_name", "participant_identity")
+
+
+def _refuse_caller_chosen_names(request: TokenRequest) -> None:
+    chosen = [name for name in SERVICE_NAMED_FIELDS if getattr(request, name) is not None]
+    if chosen:
+        raise RequestRefusedError(
+            f"{' and '.join(chosen)} may not be chosen by the caller: this service names "
+            "every room (unguessably, a new one per call) and every identity itself, so "
+            "that nobody can join a call that is not theirs. Leave them out; the response "
+            "says which room and identity the token is for.",
+            field=chosen[0],
+            refused=chosen,
+        )
+
+
 def build_token_claims(
     request: TokenRequest,
     policy: TokenPolicy,
@@ -101,18 +120,19 @@ def build_token_claims(
     identity_factory: Callable[[], str] = new_caller_identity,
 ) -> TokenClaims:
     """Decide the token for `request`, or raise RequestRefusedError / UnknownClinicError."""
+    _refuse_caller_chosen_names(request)
     clinic_from_dispatch = check_client_room_config(
-        request.room_config, agent_name=policy.agent_name, room_name=request.room_name
+        request.room_config, agent_name=policy.agent_name
     )
     clinic_id = _resolve_clinic(request, clinic_from_dispatch, policy)
-    room_name = request.room_name or room_name_factory()
+    room_name = room_name_factory()
     room_config = RoomConfiguration(
         agents=[
             RoomAgentDispatch(agent_name=policy.agent_name, metadata=dispatch_metadata(clinic_id))
         ]
     )
     return TokenClaims(
-        identity=request.participant_identity or identity_factory(),
+        identity=identity_factory(),
         room_name=room_name,
         clinic_id=clinic_id,
         ttl=policy.ttl,

@@ -3,7 +3,9 @@
 Field names are the snake_case ones LiveKit's client SDKs send (`TokenSourceRequest`
 serialised with proto field names). Every field is optional; an empty string means
 "not given", as it does in protobuf. Each field has a charset or size limit so a
-token never carries more than a caller plausibly needs.
+token never carries more than a caller plausibly needs. `room_name` and
+`participant_identity` are parsed only so the claims builder can refuse them by name:
+the service alone chooses rooms and identities.
 """
 
 from __future__ import annotations
@@ -14,8 +16,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-IDENTITY_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-ROOM_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 ATTRIBUTE_KEY_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 CLINIC_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
@@ -24,10 +24,45 @@ MAX_METADATA_BYTES = 1024
 MAX_ATTRIBUTES = 16
 MAX_ATTRIBUTE_VALUE_BYTES = 256
 MAX_ATTRIBUTES_TOTAL_BYTES = 2048
-# LiveKit names agent participants `agent-...` and keeps `lk.`-prefixed attributes for
-# itself (agent state, publish-on-behalf); a caller must not be able to imitate either.
-RESERVED_IDENTITY_PREFIX = "agent-"
+# LiveKit keeps `lk.`-prefixed attributes for itself (agent state, publish-on-behalf);
+# a caller must not be able to imitate them.
 RESERVED_ATTRIBUTE_PREFIX = "lk."
+# The deepest legitimate body is {"room_config": {"agents": [{"agent_name": ...}]}}.
+MAX_JSON_DEPTH = 8
+
+
+def json_shape_problem(payload: object) -> str | None:
+    """Why a decoded JSON body cannot be a token request, or None when its shape is fine.
+
+    Runs before any recursive code sees the body: nesting past MAX_JSON_DEPTH would
+    otherwise reach the recursion limit in the validators, and a lone surrogate
+    (`"\\ud800"`, valid JSON escape, invalid Unicode) breaks protobuf's parser. The walk
+    is iterative, so it cannot itself recurse too deeply.
+    """
+    pending: list[tuple[object, int]] = [(payload, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict | list) and depth > MAX_JSON_DEPTH:
+            return f"the body is nested more than {MAX_JSON_DEPTH} levels deep"
+        if isinstance(value, dict):
+            strings: list[object] = list(value)
+            pending.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            strings = []
+            pending.extend((item, depth + 1) for item in value)
+        else:
+            strings = [value]
+        if any(isinstance(text, str) and not _is_valid_unicode(text) for text in strings):
+            return "the body holds a lone UTF-16 surrogate (\\ud800-\\udfff), which is not text"
+    return None
+
+
+def _is_valid_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _utf8_size(text: str) -> int:
@@ -58,30 +93,6 @@ class TokenRequest(BaseModel):
     @classmethod
     def _empty_is_absent(cls, value: object) -> object:
         return None if value == "" else value
-
-    @field_validator("room_name")
-    @classmethod
-    def _room_name_charset(cls, value: str | None) -> str | None:
-        if value is not None and not ROOM_NAME_PATTERN.fullmatch(value):
-            raise ValueError(
-                "must be 1-64 characters: letters, digits, '_' or '-', starting with a "
-                "letter or digit"
-            )
-        return value
-
-    @field_validator("participant_identity")
-    @classmethod
-    def _identity_charset(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if not IDENTITY_PATTERN.fullmatch(value):
-            raise ValueError(
-                "must be 1-64 characters: letters, digits, '_', '.' or '-', starting with "
-                "a letter or digit"
-            )
-        if value.lower().startswith(RESERVED_IDENTITY_PREFIX):
-            raise ValueError(f"must not start with {RESERVED_IDENTITY_PREFIX!r} (kept for agents)")
-        return value
 
     @field_validator("participant_name")
     @classmethod
