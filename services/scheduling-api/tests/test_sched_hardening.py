@@ -9,6 +9,7 @@ import json
 import socket
 from typing import Any
 
+import httpx
 import pytest
 
 CLINIC = "/v1/clinics/test-clinic"
@@ -210,3 +211,15 @@ async def test_openapi_documents_every_answer_in_the_real_error_shape(api: Any) 
     not_found = operations[("GET", "/v1/clinics/{clinic_id}/bookings/{booking_id}")]
     assert "clinic_not_found" in not_found["responses"]["404"]["description"]
     assert "booking_not_found" in not_found["responses"]["404"]["description"]
+
+
+def test_a_fresh_process_exposes_every_route_series_before_any_request(
+    services: Any, process_env: dict[str, str]
+) -> None:
+    """The error-ratio panels and alerts divide by these: a series born on the first 5xx
+    would make that first error invisible to `rate()`."""
+    server = services.start(["scheduling-api"], name="scheduling-api", env=process_env)
+    text = httpx.get(f"{server.base_url}/metrics", timeout=10).text
+    for route in ("/v1/clinics/{clinic_id}/availability", "/v1/clinics/{clinic_id}/bookings"):
+        for status_class in ("2xx", "4xx", "5xx"):
+            assert f'route="{route}",status_class="{status_class}"' in text, (route, status_class)

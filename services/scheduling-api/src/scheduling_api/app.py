@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from redis.asyncio import Redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -145,10 +145,12 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
     )
     app.add_middleware(ObservabilityMiddleware, access_log=settings.access_log)
+    # `app.routes` holds included routers as wrappers (FastAPI >= 0.160), not their routes:
+    # walk the route contexts, or no series would exist before its first request.
     preinitialise(
-        (method, route.path)
-        for route in app.routes
-        if isinstance(route, APIRoute)
-        for method in sorted(route.methods or ())
+        (method, context.route.path)
+        for context in iter_route_contexts(app.routes)
+        if isinstance(context.route, APIRoute)
+        for method in sorted(context.route.methods or ())
     )
     return app
