@@ -6,7 +6,8 @@
 #   scripts/kube-cluster.sh <workdir>      # then: export KUBECONFIG=<workdir>/kubeconfig
 #
 # etcd, kube-apiserver (service-account signing key, a static admin token, RBAC, the
-# default admission plugins with Pod Security), kube-controller-manager and
+# default admission plugins with Pod Security; no endpoint for the `kubernetes` Service,
+# which may not point at loopback), kube-controller-manager and
 # kube-scheduler are the real programs, built by `make kube-cluster`. There is no
 # kubelet: kwok plays the nodes and marks scheduled pods Running and Ready without
 # running their containers. The script also installs the Prometheus Operator CRDs
@@ -106,6 +107,7 @@ start kube-apiserver "$BIN/kube-apiserver" \
   --service-account-key-file "$WORK/pki/sa.pub" \
   --service-account-signing-key-file "$WORK/pki/sa.key" \
   --service-cluster-ip-range 10.96.0.0/16 \
+  --endpoint-reconciler-type none \
   --enable-priority-and-fairness=false
 
 KUBECONFIG_FILE="$WORK/kubeconfig"
