@@ -7,8 +7,9 @@
 # The pins live in tools/kube-cluster/go.mod and go.sum (a wrapper module: see its
 # header) and in KWOK_VERSION below. Idempotent: when every binary is in place and the
 # stamp matches the pins, nothing is done. Go's module and build caches make a rebuild
-# after `rm -rf .tools` take well under a minute; a cold build downloads ~500 MB of
-# modules and compiles for about 6-9 minutes on 2 cores (kube-apiserver is most of it).
+# after `rm -rf .tools` take well under a minute; a cold build downloads ~900 MB of
+# modules and compiles for about 8 minutes on 2 idle cores (kube-apiserver and kwok are
+# most of it; 26 min was measured on 2 cores shared with other builds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -82,7 +83,7 @@ reachable ('go env GOPROXY' = $(go env GOPROXY)) and that there is disk space fo
 }
 
 say "building Kubernetes $KUBE_VERSION (apiserver, controller-manager, scheduler, kubectl) and etcd with $go_version"
-say "a cold build downloads ~500 MB of modules and compiles for about 6-9 minutes on 2 cores; cached rebuilds take seconds"
+say "a cold build downloads ~900 MB of modules and compiles for about 8 minutes on 2 idle cores (far longer on a busy machine); cached rebuilds take seconds"
 started=$SECONDS
 kube_minor="$(cut -d. -f2 <<<"$KUBE_VERSION")"
 ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION \
