@@ -308,6 +308,12 @@ def test_readme_install_commands_name_only_the_documented_settings() -> None:
     settings = readme_block("operator-settings")
     documented = set(re.findall(r"^([A-Z_]+)=", settings, re.M))
     assert documented == set(OPERATOR_SETTINGS)
+    pasted = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", settings + "\necho $RELEASE $LIVEKIT_API_KEY"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert pasted.returncode == 0, f"the settings block does not paste into bash:\n{pasted}"
+    assert pasted.stdout == "bright-smile <your LiveKit API key>\n"
     for block in ("install-commands", "quick-trial", "kustomize-overlay"):
         unknown = variables_used(readme_block(block)) - documented
         assert not unknown, f"{block} uses {unknown}, which the settings block does not set"
