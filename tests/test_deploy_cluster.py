@@ -148,11 +148,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             pytrace=False,
         )
     workdir = tmp_path_factory.mktemp("kube-cluster")
+    argv = [str(CLUSTER_SCRIPT), str(workdir)]
+    setpriv = shutil.which("setpriv")
+    if setpriv:  # a SIGTERM, which the script turns into stopping the cluster, if we die
+        argv = [setpriv, "--pdeathsig", "TERM", "--", *argv]
     with (workdir / "cluster.log").open("wb") as log:
         process = subprocess.Popen(
-            [str(CLUSTER_SCRIPT), str(workdir)], stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
+            argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     running = Cluster(workdir, process)
     deadline = time.monotonic() + START_TIMEOUT
     while not (workdir / "ready").exists():
