@@ -324,7 +324,7 @@ def test_readme_install_commands_name_only_the_documented_settings() -> None:
 
 def test_readme_install_runs_and_every_pod_gets_ready(cluster: Cluster) -> None:
     # Only sim-node-0 takes pods during the install, so the drain test below has two
-    # replicas of each component on one node to evict.
+    # replicas of each component on one node to evict, and nowhere to put them at first.
     for node in ("sim-node-1", "sim-node-2"):
         cluster.kubectl("cordon", node)
     output = cluster.shell(readme_block("install-commands"), OPERATOR_SETTINGS)
@@ -371,17 +371,50 @@ def test_autoscalers_and_disruption_budgets_are_in_place(cluster: Cluster) -> No
     wait_for("the disruption controller to count the pods", refresh)
 
 
-def test_drain_evicts_through_the_disruption_budgets(cluster: Cluster) -> None:
-    for node in ("sim-node-1", "sim-node-2"):
-        cluster.kubectl("uncordon", node)
-    # Redis is a single pod; its own budget (if any) is its business, not the drain's.
-    output = cluster.kubectl(
-        "drain", "sim-node-0", "--ignore-daemonsets", "--delete-emptydir-data",
-        "--pod-selector", "app.kubernetes.io/component!=redis", "--timeout", "240s",
-        timeout=300,
-    )  # fmt: skip
-    assert "would violate the pod's disruption budget" in output, output
-    assert "node/sim-node-0 drained" in output, output
+def test_drain_evicts_through_the_disruption_budgets(cluster: Cluster, tmp_path: Path) -> None:
+    """While the other nodes are still cordoned, no replacement can start: the drain
+    evicts one pod of each component, and the budgets refuse the second until the
+    other nodes take pods again. (Left free, kwok makes replacements Ready so fast
+    that the budgets would rarely be seen to act.)"""
+    output = tmp_path / "drain.log"
+    with output.open("wb") as log:
+        # Redis is a single pod; its own budget (if any) is its business, not the drain's.
+        drain = subprocess.Popen(
+            [str(TOOLS_BIN / "kubectl"), "drain", "sim-node-0", "--ignore-daemonsets",
+             "--delete-emptydir-data", "--pod-selector", "app.kubernetes.io/component!=redis",
+             "--timeout", "240s"],
+            env=cluster.env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+
+        def held_by_the_budgets() -> bool:
+            budgets = {component_of(p): p for p in cluster.objects("pdb", "clinic")}
+            ready = [
+                component_of(p)
+                for p in app_pods(cluster, "clinic", "bright-smile")
+                if is_ready(p) and component_of(p) in APP_COMPONENTS
+            ]
+            return all(
+                ready.count(name) == 1
+                and budgets[name].get("status", {}).get("disruptionsAllowed") == 0
+                for name in APP_COMPONENTS
+            )
+
+        wait_for("the drain to stop at the budgets", held_by_the_budgets)
+        wait_for(
+            "the drain to report a refused eviction",
+            lambda: "would violate the pod's disruption budget" in output.read_text(),
+        )
+        assert drain.poll() is None, output.read_text()
+        assert held_by_the_budgets(), "a budget let a second pod go"
+        for node in ("sim-node-1", "sim-node-2"):
+            cluster.kubectl("uncordon", node)
+        assert drain.wait(timeout=300) == 0, output.read_text()
+    finally:
+        if drain.poll() is None:
+            drain.kill()
+            drain.wait()
+    assert "node/sim-node-0 drained" in output.read_text()
 
     def moved() -> list[dict[str, Any]] | None:
         pods = [
