@@ -19,7 +19,7 @@ $(STAMP): $(SERVICE_PROJECTS) requirements-dev.txt scripts/setup.sh
 setup: $(STAMP) ## create .venv with every service and the dev tools; install redis-server
 	@command -v redis-server >/dev/null && command -v chromium >/dev/null || scripts/setup.sh
 
-test: setup livekit-server helm prometheus web ## run every test suite against real servers on loopback
+test: setup livekit-server helm prometheus kube-cluster web ## run every test suite against real servers on loopback
 	@scripts/run-tests.sh
 
 lint: setup ## ruff and mypy (strict) over all service code
@@ -74,6 +74,10 @@ images: ## docker build the four service images (IMAGE_REGISTRY, IMAGE_TAG = cha
 	  echo "==> $(IMAGE_REGISTRY)/$$image:$(IMAGE_TAG)"; \
 	  docker build -f services/$$image/Dockerfile -t $(IMAGE_REGISTRY)/$$image:$(IMAGE_TAG) . || exit 1; \
 	done
+
+.PHONY: kube-cluster
+kube-cluster: ## build the pinned Kubernetes v1.35 control plane, etcd and kwok into .tools/bin (needs Go; cached)
+	@scripts/install-kube-cluster.sh
 
 .PHONY: livekit-server
 livekit-server: ## build the pinned LiveKit server into .tools/bin/livekit-server (needs Go; cached)

@@ -895,21 +895,23 @@ def test_ingress_routes_to_the_token_service(rendered: dict[str, list[dict[str, 
     assert env_of(container)["CORS_ALLOW_ORIGINS"]["value"] == "https://www.clinic.example"
 
 
-def test_helm_test_hook_checks_every_service(rendered: dict[str, list[dict[str, Any]]]) -> None:
+def test_helm_test_hook_reaches_every_service(rendered: dict[str, list[dict[str, Any]]]) -> None:
     for name, expected in (("defaults", 3), ("everything-on", 4)):
         objects = rendered[name]
         (pod,) = [p for p in of_kind(objects, "Pod") if is_helm_test(p)]
         assert pod["spec"]["restartPolicy"] == "Never"
-        checks = env_of(next(containers(pod)))["CHECKS"]["value"].split()
-        assert len(checks) == expected
+        env = env_of(next(containers(pod)))
+        urls = [entry["value"] for var, entry in env.items() if var.endswith("_URL")]
+        urls = [url for url in urls if url.startswith("http://")]
+        assert len(urls) == expected
         ports = {
             (svc["metadata"]["name"], port["port"])
             for svc in of_kind(objects, "Service")
             for port in svc["spec"]["ports"]
         }
-        for check in checks:
-            match = re.fullmatch(r"[a-z-]+=http://([a-z-]+):(\d+)/\S*", check)
-            assert match, check
+        for url in urls:
+            match = re.fullmatch(r"http://([a-z-]+):(\d+)", url)
+            assert match, url
             assert (match.group(1), int(match.group(2))) in ports
 
 
@@ -953,16 +955,89 @@ def test_latency_dashboard_shows_every_stage_against_the_budget() -> None:
             assert panel["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"] != "off"
 
 
-def test_notes_tell_how_to_reach_the_token_endpoint_and_dashboards(values_dir: Path) -> None:
+def install_notes(values_dir: Path, *args: str) -> str:
     result = run_helm(
-        "install", RELEASE, str(CHART), "--dry-run=client", "-n", "clinic",
-        "-f", str(values_file(values_dir, "ingress-on")),
+        "install", RELEASE, str(CHART), "--dry-run=client", "-n", "clinic", *args
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    notes = result.stdout.split("NOTES:", 1)[1]
+    return result.stdout.split("NOTES:", 1)[1]
+
+
+def test_notes_tell_how_to_reach_the_token_endpoint_and_dashboards(values_dir: Path) -> None:
+    notes = install_notes(values_dir, "-f", str(values_file(values_dir, "ingress-on")))
     assert "https://call.clinic.example/v1/token" in notes
     assert "bright-smile-voice-latency" in notes
     assert "kubectl -n clinic create secret generic bright-smile-livekit" in notes
+
+
+SECRET_NAMES = ("livekit", "providers", "scheduling", "token-keys", "redis-auth")
+
+
+def test_notes_always_list_every_secret_and_who_creates_it(values_dir: Path) -> None:
+    for args, created in (
+        ((), ()),
+        (("-f", str(values_file(values_dir, "created-secrets"))), SECRET_NAMES),
+    ):
+        notes = install_notes(values_dir, *args)
+        listed = dict(re.findall(r"^ {5}bright-smile-([a-z-]+): (.*)$", notes, re.M))
+        assert set(listed) == set(SECRET_NAMES), notes
+        for name in SECRET_NAMES:
+            if name in created:
+                assert listed[name].startswith("created by this chart"), listed[name]
+            elif name == "token-keys":
+                assert listed[name].startswith("not set"), listed[name]
+            else:
+                assert listed[name].startswith("YOU CREATE IT"), listed[name]
+                assert f"create secret generic bright-smile-{name} " in notes
+        if created:
+            assert "create secret generic" not in notes
+    existing = install_notes(values_dir, "-f", str(values_file(values_dir, "existing-secrets")))
+    assert "lk-creds: your existing Secret" in existing
+    external = install_notes(values_dir, "-f", str(values_file(values_dir, "external-redis")))
+    assert "my-redis: your existing Secret (REDIS_URL)" in external
+
+
+def test_notes_flag_every_placeholder_still_in_use(values_dir: Path) -> None:
+    defaults = install_notes(
+        values_dir, "--set", "tokenService.ingress.enabled=true"
+    )  # fmt: skip
+    warnings = re.findall(r"^ {3}WARNING: (\S+)", defaults, re.M)
+    assert warnings == [
+        "livekit.url", "image.registry", "tokenService.ingress.hosts", "tokenService.ingress.tls"
+    ], defaults  # fmt: skip
+    site = json.loads(json.dumps(VALUE_SETS["ingress-on"]))
+    site["tokenService"]["ingress"]["hosts"][0]["host"] = "call.clinic.internal"
+    site_file = values_dir / "site.yaml"
+    site_file.write_text(yaml.safe_dump(site))
+    real = install_notes(
+        values_dir,
+        "-f", str(site_file),
+        "--set", "livekit.url=wss://livekit.clinic.internal",
+        "--set", "image.registry=registry.clinic.internal/bright-smile",
+    )  # fmt: skip
+    assert "WARNING" not in real, real
+    assert "PLACEHOLDERS" not in real, real
+    copied = install_notes(values_dir, "--set", "image.registry=<your registry>")
+    assert "image.registry is the placeholder <your registry>" in copied
+
+
+def test_slot_id_secret_length_is_the_one_the_api_enforces(values_dir: Path) -> None:
+    config = (
+        REPO_ROOT / "services" / "scheduling-api" / "src" / "scheduling_api" / "config.py"
+    ).read_text()
+    match = re.search(r"^MIN_SLOT_SECRET_LENGTH = (\d+)$", config, re.M)
+    assert match
+    length = f"{match.group(1)}+"
+    docs = {
+        "NOTES.txt": install_notes(values_dir),
+        "deploy/README.md": (REPO_ROOT / "deploy" / "README.md").read_text(),
+        "values.yaml": (CHART / "values.yaml").read_text(),
+    }
+    for name, text in docs.items():
+        stated = re.findall(r"SLOT_ID_SECRET[^\n]*?(\d+\+)", text)
+        stated += re.findall(r"slot ids, (\d+\+)", text)
+        assert stated, f"{name} does not say how long SLOT_ID_SECRET must be"
+        assert set(stated) == {length}, f"{name} says {stated}, the API enforces {length}"
 
 
 # --- plain manifests ---------------------------------------------------------------------------
