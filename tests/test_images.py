@@ -34,7 +34,7 @@ HELM = REPO_ROOT / ".tools" / "bin" / "helm"
 RELEASE = "bright-smile"
 REGISTRY = "localhost/bright-smile-test"
 TAG = "test"
-IMAGES = ("scheduling-api", "token-service", "agent-worker")
+IMAGES = ("scheduling-api", "token-service", "agent-worker", "provider-sim")
 AGENT_NAME = "image-test-receptionist"
 SECRETS = {
     "SCHEDULING_API_TOKENS": "image-test-agent-token,image-test-office-token",
@@ -57,13 +57,16 @@ def storage_driver() -> str:
     return "overlay" if re.search(r"\boverlay\b", filesystems) else "vfs"
 
 
+PODMAN = [
+    "podman", "--storage-driver", storage_driver(), "--cgroup-manager", "cgroupfs",
+    "--runtime", "runc", "--events-backend", "file",
+]  # fmt: skip
+
+
 def podman(
     *args: str, timeout: float = 120, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    command = [
-        "podman", "--storage-driver", storage_driver(), "--cgroup-manager", "cgroupfs",
-        "--runtime", "runc", "--events-backend", "file", *args,
-    ]  # fmt: skip
+    command = [*PODMAN, *args]
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
     if check and result.returncode != 0:
         pytest.fail(f"{' '.join(command[:12])} ... failed:\n{result.stderr}", pytrace=False)
@@ -79,11 +82,12 @@ def free_port() -> int:
 # --- the chart, rendered -------------------------------------------------------------------
 
 
-def render_chart() -> list[dict[str, Any]]:
+def render_chart(livekit_url: str) -> list[dict[str, Any]]:
     if not HELM.exists():
         pytest.fail("helm is missing: run `make helm`", pytrace=False)
     result = subprocess.run(
         [str(HELM), "template", RELEASE, str(CHART), "--set", "redis.auth.enabled=false",
+         "--set", "providerSim.enabled=true", "--set", f"livekit.url={livekit_url}",
          "--set", f"agentName={AGENT_NAME}"],
         capture_output=True, text=True, check=False, timeout=60,
     )  # fmt: skip
@@ -105,14 +109,20 @@ class PodSpec:
             return dict(self.workload["spec"])
         return dict(self.workload["spec"]["template"]["spec"])
 
-    def chart_env(self, secrets: dict[str, str]) -> dict[str, str]:
+    def chart_env(self, secrets: dict[str, str], addresses: dict[str, str]) -> dict[str, str]:
         """The container's environment: literal values with Kubernetes' $(VAR)
-        expansion, `secrets`' value for each Secret key, 1 for resource fields."""
+        expansion and each Service address swapped for its loopback one (`addresses`),
+        `secrets`' value for each Secret key, 1 for resource fields."""
         env: dict[str, str] = {}
         for entry in self.container.get("env", []):
             name = entry["name"]
             if "value" in entry:
-                env[name] = re.sub(r"\$\((\w+)\)", lambda m: env.get(m[1], m[0]), entry["value"])
+                value = re.sub(r"\$\((\w+)\)", lambda m: env.get(m[1], m[0]), entry["value"])
+                for service, local in addresses.items():
+                    value = value.replace(f"//{service}/", f"//{local}/")
+                    value = value.replace(f"//{service} ", f"//{local} ")
+                    value = re.sub(rf"//{re.escape(service)}$", f"//{local}", value)
+                env[name] = value
             elif "secretKeyRef" in entry["valueFrom"]:
                 ref = entry["valueFrom"]["secretKeyRef"]
                 if ref["key"] in secrets:
@@ -157,21 +167,46 @@ class PodSpec:
         return options
 
 
-def chart_pods() -> dict[str, PodSpec]:
-    """Component name (and "helm-test") -> its container in the default render."""
-    objects = render_chart()
+@dataclass
+class Chart:
+    pods: dict[str, PodSpec]
+    services: list[dict[str, Any]]
+
+    def loopback_addresses(self, ports: dict[str, dict[str, int]]) -> dict[str, str]:
+        """'<Service>:<port>' -> '127.0.0.1:<port here>' for each Service whose
+        component runs here (`ports`: component -> container port name -> port)."""
+        addresses = {}
+        for service in self.services:
+            component = service["spec"]["selector"]["app.kubernetes.io/component"]
+            for port in service["spec"]["ports"]:
+                if port["targetPort"] in ports.get(component, {}):
+                    local = ports[component][port["targetPort"]]
+                    addresses[f"{service['metadata']['name']}:{port['port']}"] = (
+                        f"127.0.0.1:{local}"
+                    )
+        return addresses
+
+
+def render(livekit_url: str) -> Chart:
+    """Each component's (and the helm test's) container in a render with every image on."""
+    objects = render_chart(livekit_url)
     config_maps = {
         obj["metadata"]["name"]: obj["data"] for obj in objects if obj["kind"] == "ConfigMap"
     }
     pods: dict[str, PodSpec] = {}
     for obj in objects:
-        if obj["kind"] in {"Deployment", "Pod"}:
+        if obj["kind"] in {"Deployment", "Pod", "StatefulSet"}:
             labels = obj["metadata"]["labels"]
             spec = obj["spec"] if obj["kind"] == "Pod" else obj["spec"]["template"]["spec"]
             pods[labels["app.kubernetes.io/component"]] = PodSpec(
                 obj, spec["containers"][0], config_maps
             )
-    return pods
+    services = [
+        obj
+        for obj in objects
+        if obj["kind"] == "Service" and obj["spec"].get("clusterIP") != "None"
+    ]
+    return Chart(pods, services)
 
 
 # --- running containers ------------------------------------------------------------------
@@ -220,10 +255,11 @@ def start(
     workdir: Path,
     env: dict[str, str],
     secrets: dict[str, str],
+    addresses: dict[str, str],
     network: str = "host",
 ) -> Container:
     podman("rm", "--force", name, check=False)
-    environment = {**spec.chart_env(secrets), **env}
+    environment = {**spec.chart_env(secrets, addresses), **env}
     command = spec.container.get("command")
     podman(
         "run", "--detach", "--name", name, "--network", network,
@@ -236,10 +272,6 @@ def start(
         image, *spec.container.get("args", []),
     )  # fmt: skip
     return Container(name)
-
-
-def http_port(spec: PodSpec, name: str) -> int:
-    return next(int(p["containerPort"]) for p in spec.container["ports"] if p["name"] == name)
 
 
 # --- fixtures ------------------------------------------------------------------------------
@@ -273,60 +305,55 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 @dataclass
 class Stack:
-    pods: dict[str, PodSpec]
+    chart: Chart
     images: dict[str, str]
     containers: dict[str, Container]
     secrets: dict[str, str]
+    addresses: dict[str, str]
     workdir: Path
     prefix: str
 
 
+# Each service listens on its own free loopback port instead of the chart's fixed one.
+PORT_ENV = {
+    "scheduling-api": {"http": "PORT"},
+    "token-service": {"http": "PORT"},
+    "provider-sim": {"http": "PORT"},
+    "agent-worker": {"health": "HEALTH_PORT", "metrics": "PROMETHEUS_PORT"},
+}
+
+
 @pytest.fixture(scope="module")
 def stack(images: dict[str, str], redis_server: Any, livekit_server: Any) -> Iterator[Stack]:
-    """The three images running side by side on loopback, as the chart runs them, with
-    the session's real redis-server and livekit-server."""
-    pods = chart_pods()
+    """The images running side by side on loopback, as the chart runs them, reaching
+    each other, the session's real redis-server and livekit-server through the addresses
+    the chart gives them (swapped for loopback ones)."""
+    chart = render(livekit_server.url)
     secrets = {
         **SECRETS,
         "LIVEKIT_API_KEY": livekit_server.api_key,
         "LIVEKIT_API_SECRET": livekit_server.api_secret,
     }
+    ports = {service: {port: free_port() for port in names} for service, names in PORT_ENV.items()}
+    addresses = chart.loopback_addresses({**ports, "redis": {"redis": redis_server.port}})
     prefix = f"bright-smile-image-test-{os.getpid()}"
     workdir = Path(tempfile.mkdtemp(prefix="image-test-"))
-    ports = {
-        "scheduling-api": {"http": free_port()},
-        "token-service": {"http": free_port()},
-        "agent-worker": {"health": free_port(), "metrics": free_port()},
-    }
-    env = {
-        "scheduling-api": {
-            "HOST": "127.0.0.1",
-            "PORT": str(ports["scheduling-api"]["http"]),
-            "REDIS_URL": redis_server.url,
-        },
-        "token-service": {
-            "HOST": "127.0.0.1",
-            "PORT": str(ports["token-service"]["http"]),
-            "REDIS_URL": redis_server.url,
-            "LIVEKIT_URL": livekit_server.url,
-        },
-        "agent-worker": {
-            "HEALTH_PORT": str(ports["agent-worker"]["health"]),
-            "PROMETHEUS_PORT": str(ports["agent-worker"]["metrics"]),
-            "LIVEKIT_URL": livekit_server.url,
-            "SCHEDULING_API_URL": f"http://127.0.0.1:{ports['scheduling-api']['http']}",
-            "NUM_IDLE_PROCESSES": "1",
-        },
-    }
     containers: dict[str, Container] = {}
     try:
         for service in IMAGES:
+            env = {
+                variable: str(ports[service][port]) for port, variable in PORT_ENV[service].items()
+            }
+            if "HOST" in chart.pods[service].chart_env(secrets, addresses):
+                env["HOST"] = "127.0.0.1"
+            if service == "agent-worker":
+                env["NUM_IDLE_PROCESSES"] = "1"  # the default forks several: slow on 2 cores
             containers[service] = start(
-                pods[service], images[service], f"{prefix}-{service}", workdir,
-                env[service], secrets,
+                chart.pods[service], images[service], f"{prefix}-{service}", workdir,
+                env, secrets, addresses,
             )  # fmt: skip
             containers[service].ports.update(ports[service])
-        yield Stack(pods, images, containers, secrets, workdir, prefix)
+        yield Stack(chart, images, containers, secrets, addresses, workdir, prefix)
     finally:
         for container in containers.values():
             podman("rm", "--force", "--time", "5", container.name, check=False)
@@ -335,19 +362,21 @@ def stack(images: dict[str, str], redis_server: Any, livekit_server: Any) -> Ite
 
 # --- tests ---------------------------------------------------------------------------------
 
+HTTP_SERVICES = ["scheduling-api", "token-service", "provider-sim"]
 
-@pytest.mark.parametrize("service", ["scheduling-api", "token-service"])
-def test_api_image_answers_its_probes_and_metrics(stack: Stack, service: str) -> None:
+
+@pytest.mark.parametrize("service", HTTP_SERVICES)
+def test_image_answers_its_probes_and_metrics(stack: Stack, service: str) -> None:
     container = stack.containers[service]
-    spec = stack.pods[service].container
-    assert http_port(stack.pods[service], "http")
+    spec = stack.chart.pods[service].container
     container.wait_until_answers("http", spec["readinessProbe"]["httpGet"]["path"])
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert spec[probe]["httpGet"]["port"] == "http"
         path = spec[probe]["httpGet"]["path"]
         assert httpx.get(container.url("http", path), timeout=5).status_code == 200, probe
     metrics = httpx.get(container.url("http", "/metrics"), timeout=5)
     assert metrics.status_code == 200
-    assert f"{service.replace('-', '_')}_http_request_duration_seconds" in metrics.text
+    assert f"# TYPE {service.replace('-', '_')}_" in metrics.text
 
 
 def test_token_image_serves_the_web_client_and_mints_tokens(stack: Stack) -> None:
@@ -358,7 +387,12 @@ def test_token_image_serves_the_web_client_and_mints_tokens(stack: Stack) -> Non
     assert "app.js" in page.text  # the bundle the image's web stage built
     issued = httpx.post(container.url("http", "/v1/token"), json={}, timeout=10)
     assert issued.status_code == 201, issued.text
-    assert issued.json()["participant_token"].count(".") == 2
+    assert (
+        issued.json()["server_url"]
+        == stack.chart.pods["token-service"].chart_env(stack.secrets, stack.addresses)[
+            "LIVEKIT_URL"
+        ]
+    )
 
 
 def test_api_images_run_the_charts_prestop_command(stack: Stack) -> None:
@@ -366,11 +400,9 @@ def test_api_images_run_the_charts_prestop_command(stack: Stack) -> None:
     running = []
     for service in ("scheduling-api", "token-service"):
         stack.containers[service].wait_until_answers("http", "/healthz")
-        command = stack.pods[service].container["lifecycle"]["preStop"]["exec"]["command"]
+        command = stack.chart.pods[service].container["lifecycle"]["preStop"]["exec"]["command"]
         running.append((service, subprocess.Popen(
-            ["podman", "--storage-driver", storage_driver(), "--runtime", "runc",
-             "--cgroup-manager", "cgroupfs", "--events-backend", "file",
-             "exec", stack.containers[service].name, *command],
+            [*PODMAN, "exec", stack.containers[service].name, *command],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )))  # fmt: skip
     for service, process in running:
@@ -393,33 +425,20 @@ def test_agent_image_registers_with_livekit(stack: Stack) -> None:
 
 
 def test_helm_test_script_passes_inside_the_image(stack: Stack) -> None:
-    """`helm test`'s own pod (image, command, environment) against the running images,
-    its Service URLs pointed at their loopback ports."""
-    for container in stack.containers.values():
-        for port in container.ports:
-            if port in {"http", "health"}:
-                container.wait_until_answers(port, "/healthz" if port == "http" else "/")
-    spec = stack.pods["helm-test"]
-    image = spec.container["image"]
-    component = image.rsplit("/", 1)[1].split(":")[0]
-    checks = []
-    for check in spec.chart_env(stack.secrets)["CHECKS"].split():
-        name, url = check.split("=", 1)
-        path = "/" + url.split("/", 3)[3]
-        port = "http" if name != "agent-worker" else "health"
-        checks.append(f"{name}={stack.containers[name].url(port, path)}")
-    assert {c.split("=")[0] for c in checks} == set(IMAGES)
+    """`helm test`'s own pod (image, command, environment) run against the images."""
+    for service, container in stack.containers.items():
+        port = "health" if service == "agent-worker" else "http"
+        container.wait_until_answers(port, "/" if service == "agent-worker" else "/healthz")
+    spec = stack.chart.pods["helm-test"]
+    component = spec.container["image"].rsplit("/", 1)[1].split(":")[0]
     name = f"{stack.prefix}-helm-test"
-    start(
-        spec, stack.images[component], name, stack.workdir, {"CHECKS": " ".join(checks)},
-        stack.secrets,
-    )  # fmt: skip
+    start(spec, stack.images[component], name, stack.workdir, {}, stack.secrets, stack.addresses)
     try:
         exit_code = podman("wait", name, timeout=300).stdout.strip()
         output = podman("logs", name).stdout
         assert exit_code == "0", output
         for service in IMAGES:
-            assert f"ok   {service}:" in output, output
+            assert f"ok   {service}: http://127.0.0.1:" in output, output
     finally:
         podman("rm", "--force", name, check=False)
 
@@ -439,26 +458,25 @@ def test_agent_image_carries_its_models_and_starts_offline(
 ) -> None:
     """No network at all (only the container's own loopback): the models load from the
     image, a job process initialises, and the health server answers."""
-    spec = chart_pods()["agent-worker"]
+    spec = render("ws://127.0.0.1:9").pods["agent-worker"]
     name = f"bright-smile-image-test-{os.getpid()}-offline"
-    offline_secrets = {
+    secrets = {
         **SECRETS,
         "LIVEKIT_API_KEY": "offline-key",
         "LIVEKIT_API_SECRET": "offline-secret-of-at-least-32-characters",
     }
     worker = start(
-        spec, images["agent-worker"], name, tmp_path,
-        {"LIVEKIT_URL": "ws://127.0.0.1:9", "NUM_IDLE_PROCESSES": "1"}, offline_secrets,
+        spec, images["agent-worker"], name, tmp_path, {"NUM_IDLE_PROCESSES": "1"}, secrets, {},
         network="none",
     )  # fmt: skip
     try:
         worker.wait_for(
             lambda: "process initialized" in worker.logs(), "an initialised job process"
         )
-        health = podman(
-            "exec", name, "python", "-c",
-            "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8081/worker').read().decode())",
-        )  # fmt: skip
+        health_port = spec.chart_env(secrets, {})["HEALTH_PORT"]
+        fetch = "import sys, urllib.request as u; print(u.urlopen(sys.argv[1]).read().decode())"
+        url = f"http://127.0.0.1:{health_port}/worker"
+        health = podman("exec", name, "python", "-c", fetch, url)
         assert json.loads(health.stdout)["agent_name"] == AGENT_NAME
         vad = podman(
             "exec", name, "python", "-c",
