@@ -7,6 +7,7 @@
 #   IMAGE_TAG         tag (the Makefile passes the chart's appVersion)
 #   IMAGES            which services (default: all four)
 #   IMAGE_PUSH=1      push each image after building it (log in first: docker/buildah login)
+#   IMAGE_PUSH_TLS_VERIFY=false  push to a registry on plain HTTP (buildah; e.g. a local one)
 #   IMAGE_PLATFORM    e.g. linux/arm64, or linux/amd64,linux/arm64 for a multi-platform
 #                     manifest (needs IMAGE_PUSH=1; other CPUs need qemu-user-static)
 #   IMAGE_BUILDER     auto (default), docker or buildah
@@ -57,6 +58,7 @@ if [[ -n "$PIP_CA_BUNDLE" ]]; then
   [[ -s "$PIP_CA_BUNDLE" ]] || die "PIP_CA_BUNDLE=$PIP_CA_BUNDLE is not a readable file of CA certificates."
   build_args+=(--secret "id=pip-ca,src=$PIP_CA_BUNDLE")
 fi
+push_args=(--tls-verify="${IMAGE_PUSH_TLS_VERIFY:-true}")
 multi_platform=0
 if [[ -n "$IMAGE_PLATFORM" ]]; then
   build_args+=(--platform "$IMAGE_PLATFORM")
@@ -81,11 +83,11 @@ build_with_buildah() {
   if ((multi_platform)); then
     "${BUILDAH[@]}" manifest rm "$ref" >/dev/null 2>&1 || true
     "${BUILDAH[@]}" bud --isolation chroot --layers "${build_args[@]}" -f "$dockerfile" --manifest "$ref" .
-    "${BUILDAH[@]}" manifest push --all "$ref" "docker://$ref"
+    "${BUILDAH[@]}" manifest push --all "${push_args[@]}" "$ref" "docker://$ref"
     return
   fi
   "${BUILDAH[@]}" bud --isolation chroot --layers "${build_args[@]}" -f "$dockerfile" -t "$ref" .
-  if [[ "$IMAGE_PUSH" == 1 ]]; then "${BUILDAH[@]}" push "$ref" "docker://$ref"; fi
+  if [[ "$IMAGE_PUSH" == 1 ]]; then "${BUILDAH[@]}" push "${push_args[@]}" "$ref" "docker://$ref"; fi
 }
 
 for image in $IMAGES; do

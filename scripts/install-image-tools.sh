@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what builds and runs the images without a Docker engine, from Debian's
-# packages: buildah (build), podman (run), debootstrap (the stand-in base images) and
-# runc (the runtime podman is pointed at: crun refuses hybrid cgroups). Idempotent.
+# packages: buildah (build), podman (run), debootstrap (the stand-in base images), runc
+# (the runtime podman is pointed at: crun refuses hybrid cgroups) and docker-registry
+# (a local registry the push test pushes to; its service is not started). Idempotent.
 set -euo pipefail
 
 die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
-packages=(buildah podman debootstrap runc)
+packages=(buildah podman debootstrap runc docker-registry)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

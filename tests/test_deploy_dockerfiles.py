@@ -358,3 +358,16 @@ def test_dockerignore_keeps_local_clutter_out_of_the_context() -> None:
         "deploy/k8s/kustomization.yaml",
     ):
         assert not sent_to_docker(path, rules), f"{path} would be sent to the Docker daemon"
+
+
+def test_readme_install_steps_push_the_images_they_install() -> None:
+    """The install points the cluster at IMAGE_REGISTRY: the step before must push there
+    (building alone leaves every pod in ImagePullBackOff)."""
+    for readme in (REPO_ROOT / "deploy" / "README.md", REPO_ROOT / "README.md"):
+        for block in re.split(r"^```.*$", readme.read_text(), flags=re.M)[1::2]:
+            if "helm install" not in block:
+                continue
+            before = block.split("helm install", 1)[0]
+            assert re.search(r"make (push-images|images .*IMAGE_PUSH=1)", before), before
+            return
+    pytest.fail("no `helm install` command in README.md or deploy/README.md")

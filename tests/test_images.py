@@ -483,5 +483,7 @@ def test_agent_image_carries_its_models_and_starts_offline(
             "from livekit.plugins import silero; print(type(silero.VAD.load()).__name__)",
         )  # fmt: skip
         assert vad.stdout.strip() == "VAD"
+        # `download-files` ran at build time and filled the offline model folder.
+        podman("exec", name, "sh", "-c", 'test -d "$HF_HOME" && test "$HF_HUB_OFFLINE" = 1')
     finally:
         podman("rm", "--force", "--time", "5", name, check=False)
