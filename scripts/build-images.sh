@@ -74,22 +74,23 @@ build_with_docker() {
     DOCKER_BUILDKIT=1 docker buildx build "${build_args[@]}" -f "$dockerfile" -t "$ref" --push .
     return
   fi
-  DOCKER_BUILDKIT=1 docker build "${build_args[@]}" -f "$dockerfile" -t "$ref" .
-  if [[ "$IMAGE_PUSH" == 1 ]]; then docker push "$ref"; fi
+  DOCKER_BUILDKIT=1 docker build "${build_args[@]}" -f "$dockerfile" -t "$ref" . || return
+  if [[ "$IMAGE_PUSH" == 1 ]]; then docker push "$ref" || return; fi
 }
 
 build_with_buildah() {
   local dockerfile=$1 ref=$2
   if ((multi_platform)); then
     "${BUILDAH[@]}" manifest rm "$ref" >/dev/null 2>&1 || true
-    "${BUILDAH[@]}" bud --isolation chroot --layers "${build_args[@]}" -f "$dockerfile" --manifest "$ref" .
+    "${BUILDAH[@]}" bud --isolation chroot --layers "${build_args[@]}" -f "$dockerfile" --manifest "$ref" . || return
     "${BUILDAH[@]}" manifest push --all "${push_args[@]}" "$ref" "docker://$ref"
     return
   fi
-  "${BUILDAH[@]}" bud --isolation chroot --layers "${build_args[@]}" -f "$dockerfile" -t "$ref" .
-  if [[ "$IMAGE_PUSH" == 1 ]]; then "${BUILDAH[@]}" push "${push_args[@]}" "$ref" "docker://$ref"; fi
+  "${BUILDAH[@]}" bud --isolation chroot --layers "${build_args[@]}" -f "$dockerfile" -t "$ref" . || return
+  if [[ "$IMAGE_PUSH" == 1 ]]; then "${BUILDAH[@]}" push "${push_args[@]}" "$ref" "docker://$ref" || return; fi
 }
 
+# Called as `build_with_... || die`, where `set -e` is off: each step returns its failure.
 for image in $IMAGES; do
   dockerfile="services/$image/Dockerfile"
   [[ -f "$dockerfile" ]] || die "no $dockerfile: IMAGES lists services by folder name ($(cd services && echo *))."

@@ -119,9 +119,7 @@ class PodSpec:
             if "value" in entry:
                 value = re.sub(r"\$\((\w+)\)", lambda m: env.get(m[1], m[0]), entry["value"])
                 for service, local in addresses.items():
-                    value = value.replace(f"//{service}/", f"//{local}/")
-                    value = value.replace(f"//{service} ", f"//{local} ")
-                    value = re.sub(rf"//{re.escape(service)}$", f"//{local}", value)
+                    value = re.sub(rf"//{re.escape(service)}(?=[/\s]|$)", f"//{local}", value)
                 env[name] = value
             elif "secretKeyRef" in entry["valueFrom"]:
                 ref = entry["valueFrom"]["secretKeyRef"]
