@@ -8,8 +8,8 @@
 #                                                  pinned npm from the npm registry
 #
 # Everything comes from Debian's packages and the npm registry. Idempotent and cached:
-# an image whose recipe label matches this script is kept, and the debootstrap rootfs
-# is kept as a tarball under .tools/cache/ so a wiped image store rebuilds in seconds.
+# an image whose recipe label (suite, packages, npm version) matches is kept, the rootfs
+# as a tarball under .tools/cache/, so a wiped image store rebuilds without debootstrap.
 # Pass the images to a build with PYTHON_IMAGE=... NODE_IMAGE=... (scripts/build-images.sh
 # does when LOCAL_BASE_IMAGES=1).
 set -euo pipefail
@@ -32,8 +32,11 @@ for tool in debootstrap buildah podman; do
 done
 [[ $(id -u) -eq 0 ]] || die "debootstrap and buildah's vfs store need root here: run as root."
 
-# The recipe: a change to this script rebuilds both images.
-RECIPE="$(sha256sum "$0" | cut -c1-16)"
+PACKAGES="python3,python3-venv,python-is-python3,ca-certificates"
+# What the images are made of; a change rebuilds both (and every image layer above them).
+# Bump RECIPE_VERSION when the way they are made changes.
+RECIPE_VERSION=1
+RECIPE="$(echo "$SUITE $PACKAGES $NPM_VERSION $RECIPE_VERSION" | sha256sum | cut -c1-16)"
 
 label_of() {
   "${BUILDAH[@]}" inspect --type image --format '{{index .ImageAnnotations "org.bright-smile.recipe"}}{{index .OCIv1.Config.Labels "org.bright-smile.recipe"}}' "$1" 2>/dev/null || true
@@ -46,10 +49,10 @@ build_python_base() {
   if [[ ! -s "$tarball" ]]; then
     local rootfs
     rootfs="$(mktemp -d /var/tmp/bright-smile-rootfs.XXXXXX)"
-    trap 'rm -rf "$rootfs"' RETURN
+    trap 'rm -rf "$rootfs"; trap - RETURN' RETURN
     say "debootstrap --variant=minbase $SUITE into $rootfs (about 1-2 min, once)"
     debootstrap --variant=minbase \
-      --include=python3,python3-venv,python-is-python3,ca-certificates \
+      --include="$PACKAGES" \
       "$SUITE" "$rootfs" "$DEBIAN_MIRROR" >"$rootfs.log" 2>&1 ||
       die "debootstrap failed (log: $rootfs.log). Is $DEBIAN_MIRROR reachable? Set DEBIAN_MIRROR to a Debian mirror you can reach."
     rm -f "$rootfs.log"
@@ -73,7 +76,7 @@ build_python_base() {
 build_node_base() {
   local workdir
   workdir="$(mktemp -d /var/tmp/bright-smile-node.XXXXXX)"
-  trap 'rm -rf "$workdir"; [[ -n "${container:-}" ]] && "${BUILDAH[@]}" rm "$container" >/dev/null 2>&1 || true' RETURN
+  trap 'rm -rf "$workdir"; [[ -z "${container:-}" ]] || "${BUILDAH[@]}" rm "$container" >/dev/null 2>&1; trap - RETURN' RETURN
   say "fetching npm $NPM_VERSION from the npm registry"
   (cd "$workdir" && npm pack --silent "npm@$NPM_VERSION" >/dev/null) ||
     die "npm pack npm@$NPM_VERSION failed: is the npm registry reachable?"
