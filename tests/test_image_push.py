@@ -81,6 +81,10 @@ def test_make_push_images_pushes_to_the_registry(registry: str, tmp_path: Path) 
             check=False,
         )  # fmt: skip
     assert result.returncode == 0, log.read_text()[-4000:]
+    # The local tag for the throwaway registry is not worth keeping.
+    untag = 'source scripts/lib/containers.sh && "${BUILDAH[@]}" rmi "$0" >/dev/null'
+    reference = f"{registry}/clinic/scheduling-api:{APP_VERSION}"
+    subprocess.run(["bash", "-c", untag, reference], cwd=REPO_ROOT, check=False, timeout=120)
     tags = httpx.get(f"http://{registry}/v2/clinic/scheduling-api/tags/list", timeout=10).json()
     assert tags["tags"] == [APP_VERSION]
     manifest = httpx.get(
