@@ -19,7 +19,7 @@ $(STAMP): $(SERVICE_PROJECTS) requirements-dev.txt scripts/setup.sh
 setup: $(STAMP) ## create .venv with every service and the dev tools; install redis-server
 	@command -v redis-server >/dev/null && command -v chromium >/dev/null || scripts/setup.sh
 
-test: setup livekit-server helm prometheus kube-cluster web ## run every test suite against real servers on loopback
+test: setup livekit-server helm prometheus kube-cluster web base-images ## run every test suite against real servers on loopback
 	@scripts/run-tests.sh
 
 lint: setup ## ruff and mypy (strict) over all service code
@@ -59,7 +59,7 @@ IMAGE_REGISTRY ?= ghcr.io/bright-smile
 IMAGE_TAG ?= $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$$/\1/p' $(CHART)/Chart.yaml)
 IMAGES := scheduling-api token-service agent-worker provider-sim
 
-.PHONY: helm helm-lint manifests images
+.PHONY: helm helm-lint manifests images push-images image-tools base-images
 helm: ## install the pinned helm binary into .tools/bin/helm (checksum-verified)
 	@scripts/install-helm.sh
 
@@ -69,11 +69,23 @@ helm-lint: helm ## helm lint --strict the chart
 manifests: helm setup ## sync the chart's clinic file and regenerate deploy/k8s from the chart
 	$(BIN)/python scripts/render-manifests.py
 
-images: ## docker build the four service images (IMAGE_REGISTRY, IMAGE_TAG = chart appVersion)
-	@for image in $(IMAGES); do \
-	  echo "==> $(IMAGE_REGISTRY)/$$image:$(IMAGE_TAG)"; \
-	  docker build -f services/$$image/Dockerfile -t $(IMAGE_REGISTRY)/$$image:$(IMAGE_TAG) . || exit 1; \
-	done
+IMAGE_PUSH ?= 0
+IMAGE_PLATFORM ?=
+LOCAL_BASE_IMAGES ?= 0
+IMAGE_ENV = IMAGE_REGISTRY='$(IMAGE_REGISTRY)' IMAGE_TAG='$(IMAGE_TAG)' IMAGES='$(IMAGES)' \
+  IMAGE_PUSH='$(IMAGE_PUSH)' IMAGE_PLATFORM='$(IMAGE_PLATFORM)' LOCAL_BASE_IMAGES='$(LOCAL_BASE_IMAGES)'
+
+images: ## build the images with Docker or buildah (IMAGE_REGISTRY, IMAGE_TAG, IMAGE_PUSH=1, IMAGE_PLATFORM, LOCAL_BASE_IMAGES=1)
+	@$(if $(filter 1,$(LOCAL_BASE_IMAGES)),scripts/install-image-tools.sh &&) $(IMAGE_ENV) scripts/build-images.sh
+
+push-images: ## build and push the images to IMAGE_REGISTRY (same as make images IMAGE_PUSH=1)
+	@$(MAKE) --no-print-directory images IMAGE_PUSH=1
+
+image-tools: ## install buildah, podman, debootstrap and runc through apt (images without Docker)
+	@scripts/install-image-tools.sh
+
+base-images: image-tools ## build the local stand-in Python/Node base images with debootstrap (cached)
+	@scripts/build-base-images.sh
 
 .PHONY: kube-cluster
 kube-cluster: ## build the pinned Kubernetes v1.35 control plane, etcd and kwok into .tools/bin (needs Go; cached)

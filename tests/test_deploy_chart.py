@@ -14,6 +14,7 @@ import functools
 import hashlib
 import json
 import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -86,9 +87,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
                 "enabled": True,
                 "className": "nginx",
                 "annotations": {"cert-manager.io/cluster-issuer": "letsencrypt"},
-                "hosts": [
-                    {"host": "call.clinic.example", "paths": [{"path": "/", "pathType": "Prefix"}]}
-                ],
+                "hosts": [{"host": "call.clinic.example"}],
                 "tls": [{"hosts": ["call.clinic.example"], "secretName": "call-tls"}],
             },
             "corsAllowOrigins": ["https://www.clinic.example"],
@@ -426,6 +425,48 @@ def test_service_monitors_carry_the_configured_labels(
         assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
 
 
+def readme_install_sets() -> list[str]:
+    """The `--set` arguments of the documented `helm install` command, with each
+    `<placeholder>` replaced by a name made from its words."""
+    for readme in (REPO_ROOT / "deploy" / "README.md", REPO_ROOT / "README.md"):
+        # Fenced blocks are the odd-numbered pieces between ``` lines.
+        blocks = re.split(r"^```.*$", readme.read_text(), flags=re.M)[1::2]
+        for block in blocks:
+            joined = re.sub(r"\\\n\s*", " ", block)
+            for line in joined.splitlines():
+                if re.match(r"\s*helm install ", line):
+                    line = re.sub(
+                        r"<([^>]+)>", lambda m: re.sub(r"\W+", "-", m[1]).strip("-"), line
+                    )
+                    words = shlex.split(line, comments=True)
+                    return [words[i + 1] for i, word in enumerate(words) if word == "--set"]
+    pytest.fail("no `helm install` command in README.md or deploy/README.md")
+
+
+def test_readme_install_command_labels_the_alerts_for_kube_prometheus_stack() -> None:
+    """kube-prometheus-stack selects ServiceMonitors and PrometheusRules by the same
+    `release` label: the documented install must label both, or no alert loads."""
+    sets = readme_install_sets()
+    assert any(s.startswith("metrics.serviceMonitor.labels.release=") for s in sets), sets
+    arguments = [arg for value in sets for arg in ("--set", value)]
+    result = run_helm("template", RELEASE, str(CHART), *arguments)
+    assert result.returncode == 0, result.stderr
+    objects = documents(result.stdout)
+    (rule,) = of_kind(objects, "PrometheusRule")
+    monitors = of_kind(objects, "ServiceMonitor")
+    assert monitors
+    for monitor in monitors:
+        wanted = {k: v for k, v in monitor["metadata"]["labels"].items() if k == "release"}
+        assert wanted, f"{monitor['metadata']['name']} has no release label"
+        assert wanted.items() <= rule["metadata"]["labels"].items(), rule["metadata"]["labels"]
+    own = run_helm(
+        "template", RELEASE, str(CHART), *arguments,
+        "--set", "metrics.prometheusRule.labels.release=rules-only",
+    )  # fmt: skip
+    (rule,) = of_kind(documents(own.stdout), "PrometheusRule")
+    assert rule["metadata"]["labels"]["release"] == "rules-only"
+
+
 def test_monitoring_can_be_switched_off(rendered: dict[str, list[dict[str, Any]]]) -> None:
     kinds = {obj["kind"] for obj in rendered["monitoring-off"]}
     assert not kinds & {"ServiceMonitor", "PrometheusRule", "NetworkPolicy"}
@@ -591,6 +632,21 @@ def test_api_probes_use_healthz_and_readyz(service: str, defaults: list[dict[str
     container = next(containers(named(defaults, "Deployment", component(service))))
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+
+
+@pytest.mark.parametrize("service", ["scheduling-api", "token-service"])
+def test_apis_keep_serving_until_their_endpoint_is_gone(
+    service: str, rendered: dict[str, list[dict[str, Any]]]
+) -> None:
+    """A preStop delay lets the endpoint removal reach kube-proxy and the ingress
+    controller before the server stops, so rollouts do not answer 502."""
+    for objects in rendered.values():
+        deployment = named(objects, "Deployment", component(service))
+        container = next(containers(deployment))
+        command = container["lifecycle"]["preStop"]["exec"]["command"]
+        program, seconds = command
+        assert program == "sleep"
+        assert 5 <= int(seconds) <= pod_spec(deployment)["terminationGracePeriodSeconds"] - 15
 
 
 def test_agent_grace_period_outlasts_the_drain(rendered: dict[str, list[dict[str, Any]]]) -> None:
@@ -778,6 +834,31 @@ def test_bundled_redis_is_durable(defaults: list[dict[str, Any]]) -> None:
     assert annotations["checksum/config"] == expected
 
 
+MEMORY_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3}
+QUANTITY_UNITS = {"Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "M": 1000**2, "G": 1000**3}
+
+
+def test_bundled_redis_is_not_evicted_and_its_fork_fits_the_limit(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    defaults = rendered["defaults"]
+    statefulset = named(defaults, "StatefulSet", component("redis"))
+    pdb = named(defaults, "PodDisruptionBudget", component("redis"))
+    assert pdb["spec"]["maxUnavailable"] == 0
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels(statefulset).items()
+    assert not [
+        p for p in of_kind(rendered["external-redis"], "PodDisruptionBudget") if "redis" in str(p)
+    ]
+    # An AOF rewrite forks Redis; pages written during it are copied, so the data can
+    # need twice its size, plus allocator overhead (~25%).
+    config = named(defaults, "ConfigMap", component("redis"))["data"]["redis.conf"]
+    number, unit = re.search(r"^maxmemory (\d+)([a-z]*)$", config, re.M).groups()  # type: ignore[union-attr]
+    maxmemory = int(number) * MEMORY_UNITS[unit]
+    limit = next(containers(statefulset))["resources"]["limits"]["memory"]
+    amount, suffix = re.fullmatch(r"(\d+)([A-Za-z]*)", limit).groups()  # type: ignore[union-attr]
+    assert 2 * maxmemory * 1.25 <= int(amount) * QUANTITY_UNITS[suffix], (maxmemory, limit)
+
+
 # --- clinics ------------------------------------------------------------------------------------
 
 
@@ -869,6 +950,36 @@ def test_agent_egress_reaches_dns_the_api_and_livekit(defaults: list[dict[str, A
     assert ingress_ports == {"metrics", "health"}
 
 
+LIVEKIT_PORTS = {
+    ("TCP", 7880, None),  # signalling
+    ("TCP", 7881, None),  # WebRTC over TCP
+    ("UDP", 7882, None),  # WebRTC media (single port)
+    ("UDP", 50000, 60000),  # WebRTC media (port range)
+    ("UDP", 3478, None),  # TURN
+    ("TCP", 5349, None),  # TURN over TLS
+    ("TCP", 443, None),  # TURN over TLS on 443, and the providers' HTTPS
+}
+
+
+def test_agent_egress_reaches_livekit_wherever_it_runs(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    """On Cilium-based plugins an ipBlock (even 0.0.0.0/0) never matches pods or nodes, so
+    the rule that lets workers reach LiveKit must not depend on one."""
+    for name in ("defaults", "everything-on"):
+        egress = named(rendered[name], "NetworkPolicy", component("agent-worker"))["spec"]["egress"]
+        open_rules = [rule for rule in egress if not rule.get("to")]
+        reachable = {
+            (p["protocol"], p["port"], p.get("endPort"))
+            for rule in open_rules
+            for p in rule.get("ports", [])
+        }
+        missing = LIVEKIT_PORTS - reachable
+        assert not missing, (
+            f"{name}: LiveKit/TURN ports reachable only through an ipBlock: {missing}"
+        )
+
+
 def test_redis_admits_only_the_two_apis(defaults: list[dict[str, Any]]) -> None:
     policy = named(defaults, "NetworkPolicy", component("redis"))
     components = {
@@ -893,6 +1004,51 @@ def test_ingress_routes_to_the_token_service(rendered: dict[str, list[dict[str, 
         containers(named(rendered["ingress-on"], "Deployment", component("token-service")))
     )
     assert env_of(container)["CORS_ALLOW_ORIGINS"]["value"] == "https://www.clinic.example"
+
+
+def ingress_routes(ingress: dict[str, Any], path: str) -> bool:
+    """Whether a request path reaches the backend (Kubernetes' Exact and Prefix rules;
+    ImplementationSpecific taken as the widest reading, a plain string prefix)."""
+    for rule in ingress["spec"]["rules"]:
+        for entry in rule["http"]["paths"]:
+            route, kind = entry["path"], entry["pathType"]
+            if kind == "Exact" and path == route:
+                return True
+            if kind == "Prefix":
+                segments = [part for part in route.split("/") if part]
+                if path.split("/")[1 : len(segments) + 1] == segments:
+                    return True
+            if kind == "ImplementationSpecific" and path.startswith(route):
+                return True
+    return False
+
+
+def test_ingress_exposes_only_the_public_paths(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    from token_service.api.token import ISSUE_ROUTE
+
+    ingress = named(rendered["ingress-on"], "Ingress", component("token-service"))
+    web_files = [f"/{p.name}" for p in (REPO_ROOT / "web" / "dist").glob("*") if p.is_file()]
+    public = ["/", ISSUE_ROUTE, "/index.html", "/app.js", "/app.css", "/embed.js", *web_files]
+    for path in public:
+        assert ingress_routes(ingress, path), f"{path} is not routed"
+    for path in ("/metrics", "/healthz", "/readyz", "/metrics/", "/docs", "/v1"):
+        assert not ingress_routes(ingress, path), f"the Ingress makes {path} public"
+
+
+@pytest.mark.parametrize(
+    ("path", "path_type"), [("/", "Prefix"), ("/", "ImplementationSpecific"), ("/healthz", "Exact")]
+)
+def test_chart_refuses_an_ingress_path_that_exposes_internals(path: str, path_type: str) -> None:
+    result = run_helm(
+        "template", RELEASE, str(CHART),
+        "--set", "tokenService.ingress.enabled=true",
+        "--set", f"tokenService.ingress.paths[0].path={path}",
+        "--set", f"tokenService.ingress.paths[0].pathType={path_type}",
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "would make the token service's" in result.stderr
 
 
 def test_helm_test_hook_reaches_every_service(rendered: dict[str, list[dict[str, Any]]]) -> None:
