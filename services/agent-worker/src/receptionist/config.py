@@ -78,7 +78,16 @@ class Settings(BaseSettings):
     prometheus_port: int = Field(default=9100, ge=0, le=65535)
     prometheus_multiproc_dir: str = "/tmp/agent-worker-prometheus"  # noqa: S108 - wiped at start
     drain_timeout_seconds: int = Field(default=600, ge=0)
-    load_threshold: float = Field(default=0.7, gt=0)
+    # Capacity (see capacity.py): a worker is full at MAX_CALLS_PER_WORKER calls (active or
+    # accepted and starting), or when its CPU use (a fraction of its cgroup limit or of the
+    # machine) reaches CPU_LOAD_LIMIT; above 1 turns the CPU guard off.
+    max_calls_per_worker: int = Field(default=4, ge=1, le=200)
+    cpu_load_limit: float = Field(default=0.9, gt=0)
+    # the load the worker reports when full; keep it at or below livekit-server's
+    # agents.target_load (0.7 by default), which routes jobs only to workers below it
+    load_threshold: float = Field(default=0.7, gt=0, le=1)
+    # warm job processes; default MAX_CALLS_PER_WORKER, so a burst at an idle worker is
+    # accepted whole (fewer: the framework accepts only that many at once when idle)
     num_idle_processes: int | None = Field(default=None, ge=0)
     # process: one OS process per call (isolation; ~80 MB each). thread: calls share one
     # process (a few MB each), bounded by one interpreter's CPU — size pods at ~1 core.
@@ -93,6 +102,13 @@ class Settings(BaseSettings):
             "CARTESIA_API_KEY": self.cartesia_api_key,
         }
         return [name for name, value in keys.items() if not value.get_secret_value()]
+
+    @property
+    def idle_processes(self) -> int:
+        """Warm job processes: NUM_IDLE_PROCESSES, else one per call slot."""
+        if self.num_idle_processes is not None:
+            return self.num_idle_processes
+        return self.max_calls_per_worker
 
 
 @lru_cache(maxsize=1)

@@ -14,7 +14,6 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from livekit.agents import AgentServer, JobContext, JobExecutorType, JobProcess, utils, vad
 from livekit.agents.telemetry import metrics as framework_metrics
@@ -22,6 +21,7 @@ from livekit.agents.voice.events import CloseEvent
 
 from . import prompts, tool_schemas
 from .agent import FallbackReceptionist, Receptionist
+from .capacity import CapacityLoad
 from .config import Settings, get_settings
 from .logs import install_redaction
 from .metrics import get_metrics, reap_dead_processes
@@ -181,13 +181,16 @@ def _on_worker_started(settings: Settings) -> None:
 
 
 def build_server(settings: Settings) -> AgentServer:
-    options: dict[str, Any] = {}
-    if settings.num_idle_processes is not None:
-        options["num_idle_processes"] = settings.num_idle_processes
     server = AgentServer(
         setup_fnc=prepare_process,
         job_executor_type=JobExecutorType(settings.job_executor),
+        load_fnc=CapacityLoad(
+            max_calls=settings.max_calls_per_worker,
+            cpu_limit=settings.cpu_load_limit,
+            load_threshold=settings.load_threshold,
+        ),
         load_threshold=settings.load_threshold,
+        num_idle_processes=settings.idle_processes,
         drain_timeout=settings.drain_timeout_seconds,
         port=settings.health_port,
         prometheus_port=settings.prometheus_port or None,
@@ -196,7 +199,6 @@ def build_server(settings: Settings) -> AgentServer:
         api_key=settings.livekit_api_key.get_secret_value() or None,
         api_secret=settings.livekit_api_secret.get_secret_value() or None,
         log_level=settings.log_level,
-        **options,
     )
     server.rtc_session(entrypoint, agent_name=settings.agent_name)
     server.on("worker_started", lambda: _on_worker_started(settings))

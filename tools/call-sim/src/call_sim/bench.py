@@ -298,8 +298,7 @@ def _bench_settings(settings: Settings) -> Settings:
         update={
             "providers": "simulated",
             "num_idle_processes": 0,
-            "load_threshold": 1000.0,
-            "livekit_agent_target_load": 1000.0,
+            "max_calls_per_worker": 1000,
         }
     )
 

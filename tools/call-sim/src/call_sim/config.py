@@ -45,17 +45,20 @@ class Settings(BaseSettings):
 
     # the agent worker under test (anything else it reads can be exported as usual)
     silence_timeout_seconds: float = Field(default=12.0, gt=0)
-    num_idle_processes: int = Field(default=1, ge=0)
+    # the worker's MAX_CALLS_PER_WORKER, and its warm job processes (default: one per call)
+    max_calls_per_worker: int = Field(default=4, ge=1)
+    num_idle_processes: int | None = Field(default=None, ge=0)
+    # how many agent workers the stack runs (each with its own health and metrics port)
+    workers: int = Field(default=1, ge=1, le=8)
     # the worker's JOB_EXECUTOR: one process per call, or calls as threads of one process
     job_executor: Literal["process", "thread"] = "process"
-    # The worker's default load function measures the whole machine's CPU. Here one machine
-    # also runs the callers, the SFU and provider-sim, so the production 0.7 would make the
-    # worker refuse calls because of the simulator's own CPU (LiveKit does not retry the
-    # dispatch: the caller is left alone in the room). Never FULL by default.
-    load_threshold: float = Field(default=100.0, gt=0)
-    # The LiveKit server applies its own gate (`agents.target_load`, default 0.7) to the
-    # load the worker reports; 1.0 leaves only its built-in "not at 100 % CPU" rule.
-    livekit_agent_target_load: float = Field(default=1.0, gt=0)
+    # The worker's CPU guard (CPU_LOAD_LIMIT) measures the whole machine. Here one machine
+    # also runs the callers, the SFU and provider-sim, so it would make the worker refuse
+    # calls because of the simulator's own CPU: off by default (above 1).
+    cpu_load_limit: float = Field(default=100.0, gt=0)
+    # The LiveKit server routes a job only to workers reporting less than its
+    # `agents.target_load`; the production default, which the worker's load is scaled to.
+    livekit_agent_target_load: float = Field(default=0.7, gt=0)
 
     # provider-sim: modes and the fixed latencies of the simulated providers
     stt_mode: SttMode = SttMode.SCRIPTED

@@ -1,5 +1,5 @@
 """Starts and stops the whole local stack on loopback: Redis, scheduling-api, token-service,
-provider-sim, livekit-server and one agent worker.
+provider-sim, livekit-server and one agent worker (or `CALL_SIM_WORKERS` of them).
 
 Every component is a real process started from its console script (or binary) on a free
 port of 127.0.0.1, in its own process group, with its output in `<workdir>/logs/`. Each is
@@ -290,6 +290,9 @@ class Stack:
             "worker-health": port("worker-health"),
             "worker-metrics": port("worker-metrics"),
         }
+        for number in range(2, settings.workers + 1):
+            self.ports[f"worker-health-{number}"] = free_port()
+            self.ports[f"worker-metrics-{number}"] = free_port()
         base = f"http://{LOOPBACK}"
         self.urls = StackUrls(
             scheduling_api=f"{base}:{self.ports['scheduling-api']}",
@@ -343,8 +346,8 @@ class Stack:
             return
         self._stopped = True
         running = [c for c in reversed(list(self.components.values())) if c.running()]
-        first = [c for c in running if c.name == "agent-worker"]
-        rest = [c for c in running if c.name != "agent-worker"]
+        first = [c for c in running if c.name in self.worker_names]
+        rest = [c for c in running if c.name not in self.worker_names]
         for group in (first, rest):
             for component in group:
                 component.signal_stop()
@@ -373,6 +376,20 @@ class Stack:
         worker = self.components.get("agent-worker")
         return worker.pid if worker is not None else None
 
+    @property
+    def worker_names(self) -> list[str]:
+        """`agent-worker`, then `agent-worker-2`... (`CALL_SIM_WORKERS`)."""
+        return ["agent-worker"] + [
+            f"agent-worker-{number}" for number in range(2, self.settings.workers + 1)
+        ]
+
+    def worker_urls(self, name: str) -> tuple[str, str]:
+        """The health server and the /metrics URL of one worker."""
+        suffix = name.removeprefix("agent-worker")
+        health = self.ports[f"worker-health{suffix}"]
+        metrics = self.ports[f"worker-metrics{suffix}"]
+        return f"http://{LOOPBACK}:{health}", f"http://{LOOPBACK}:{metrics}/metrics"
+
     # ---- the plan -------------------------------------------------------------------------
 
     def _log(self, name: str) -> Path:
@@ -385,7 +402,7 @@ class Stack:
         plan = [self._redis(), self._scheduling_api(), self._livekit(), self._token_service()]
         if not self.real_providers:
             plan.append(self._provider_sim())
-        plan.append(self._agent_worker())
+        plan.extend(self._agent_worker(name) for name in self.worker_names)
         return plan
 
     def _redis(self) -> Component:
@@ -530,8 +547,9 @@ class Stack:
             address=self.urls.provider_sim,
         )
 
-    def worker_env(self) -> dict[str, str]:
-        metrics_dir = self.workdir / "prometheus"
+    def worker_env(self, name: str = "agent-worker") -> dict[str, str]:
+        suffix = name.removeprefix("agent-worker")
+        metrics_dir = self.workdir / f"prometheus{suffix}"
         metrics_dir.mkdir(exist_ok=True)
         env = {
             "LIVEKIT_URL": self.urls.livekit_ws,
@@ -540,16 +558,18 @@ class Stack:
             "AGENT_NAME": self.agent_name,
             "SCHEDULING_API_URL": self.urls.scheduling_api,
             "SCHEDULING_API_TOKEN": self.scheduling_token,
-            "HEALTH_PORT": str(self.ports["worker-health"]),
-            "PROMETHEUS_PORT": str(self.ports["worker-metrics"]),
+            "HEALTH_PORT": str(self.ports[f"worker-health{suffix}"]),
+            "PROMETHEUS_PORT": str(self.ports[f"worker-metrics{suffix}"]),
             "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
             "SILENCE_TIMEOUT_SECONDS": str(self.settings.silence_timeout_seconds),
-            "NUM_IDLE_PROCESSES": str(self.settings.num_idle_processes),
+            "MAX_CALLS_PER_WORKER": str(self.settings.max_calls_per_worker),
+            "CPU_LOAD_LIMIT": str(self.settings.cpu_load_limit),
             "JOB_EXECUTOR": self.settings.job_executor,
-            "LOAD_THRESHOLD": str(self.settings.load_threshold),
             "DRAIN_TIMEOUT_SECONDS": "10",
             "LOG_LEVEL": "INFO",
         }
+        if self.settings.num_idle_processes is not None:
+            env["NUM_IDLE_PROCESSES"] = str(self.settings.num_idle_processes)
         if not self.real_providers:
             sim = f"{LOOPBACK}:{self.ports['provider-sim']}"
             env |= {
@@ -562,23 +582,24 @@ class Stack:
             }
         return env | self.options.extra_worker_env
 
-    def _agent_worker(self) -> Component:
+    def _agent_worker(self, name: str) -> Component:
+        health, metrics = self.worker_urls(name)
         return Component(
-            name="agent-worker",
+            name=name,
             argv=[str(_VENV_BIN / "agent-worker"), "start"],
-            env=self._env(self.worker_env()),
-            log_path=self._log("agent-worker"),
-            ready=self._worker_registered,
-            address=f"{self.urls.worker_health}  metrics {self.urls.worker_metrics}",
+            env=self._env(self.worker_env(name)),
+            log_path=self._log(name),
+            ready=lambda: self._worker_registered(health, metrics),
+            address=f"{health}  metrics {metrics}",
         )
 
-    def _worker_registered(self) -> bool:
+    def _worker_registered(self, health_url: str, metrics_url: str) -> bool:
         """Healthy (connected to LiveKit) and at least one job process warm, if asked for."""
-        if httpx.get(self.urls.worker_health + "/", timeout=1.0).status_code != 200:
+        if httpx.get(health_url + "/", timeout=1.0).status_code != 200:
             return False
         if self.settings.num_idle_processes == 0 or self.settings.job_executor == "thread":
             return True  # thread runners warm up inside the worker process, uncounted
-        metrics = httpx.get(self.urls.worker_metrics, timeout=1.0).text
+        metrics = httpx.get(metrics_url, timeout=1.0).text
         for line in metrics.splitlines():
             if line.startswith("lk_agents_child_process_count"):
                 return float(line.rsplit(" ", 1)[1]) >= 1

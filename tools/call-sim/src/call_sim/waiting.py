@@ -1,0 +1,133 @@
+"""Callers who only wait for a receptionist: the dispatch tests' and the bench's view of
+"was this caller served?".
+
+Each one gets a token from the token service exactly as the web client does (which
+dispatches the receptionist), joins the room, and records when an agent participant joined
+and who it was, and every `lk.dispatch.status` the dispatch watchdog published to the room
+(the busy message). It stays in the room until `hang_up()`, so a burst of them really
+overlaps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from dataclasses import dataclass, field
+
+import httpx
+from livekit import rtc
+
+# what the dispatch watchdog sets on the room's metadata while a caller waits
+DISPATCH_STATUS_KEY = "lk.dispatch.status"
+
+
+@dataclass
+class WaitRecord:
+    room_name: str = ""
+    joined_at: float = 0.0  # monotonic: the caller is in the room
+    agent_identity: str | None = None
+    agent_joined_at: float | None = None
+    statuses: list[tuple[float, str]] = field(default_factory=list)  # (monotonic, status)
+    error: str | None = None
+
+    @property
+    def served(self) -> bool:
+        return self.agent_identity is not None
+
+    @property
+    def seconds_to_agent(self) -> float | None:
+        if self.agent_joined_at is None:
+            return None
+        return self.agent_joined_at - self.joined_at
+
+    def first_status(self, status: str) -> float | None:
+        """Seconds from joining to the first time the room showed `status`."""
+        for at, seen in self.statuses:
+            if seen == status:
+                return at - self.joined_at
+        return None
+
+
+class WaitingCaller:
+    """One caller in a room, waiting for the receptionist."""
+
+    def __init__(self, token_service_url: str, clinic_id: str = "bright-smile") -> None:
+        self._token_url = token_service_url.rstrip("/") + "/v1/token"
+        self._clinic_id = clinic_id
+        self._room = rtc.Room()
+        self._agent_joined = asyncio.Event()
+        self.record = WaitRecord()
+
+    async def join(self) -> WaitRecord:
+        async with httpx.AsyncClient(timeout=30.0) as client:
+            response = await client.post(self._token_url, json={"clinic_id": self._clinic_id})
+        if response.status_code != 201:
+            self.record.error = f"token service answered {response.status_code}"
+            return self.record
+        body = response.json()
+        self.record.room_name = str(body["room_name"])
+        self._wire()
+        await self._room.connect(str(body["server_url"]), str(body["participant_token"]))
+        self.record.joined_at = time.monotonic()
+        self._read_metadata(self._room.metadata)
+        for participant in self._room.remote_participants.values():
+            self._notice(participant)
+        return self.record
+
+    async def wait_for_agent(self, seconds: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._agent_joined.wait(), seconds)
+        return self._agent_joined.is_set()
+
+    async def hang_up(self) -> None:
+        await self._room.disconnect()
+
+    def _wire(self) -> None:
+        @self._room.on("participant_connected")
+        def _joined(participant: rtc.RemoteParticipant) -> None:
+            self._notice(participant)
+
+        @self._room.on("room_metadata_changed")
+        def _metadata(_old: str, new: str) -> None:
+            self._read_metadata(new)
+
+    def _notice(self, participant: rtc.Participant) -> None:
+        if participant.kind != rtc.ParticipantKind.PARTICIPANT_KIND_AGENT:
+            return
+        if self.record.agent_identity is None:
+            self.record.agent_identity = participant.identity
+            self.record.agent_joined_at = time.monotonic()
+        self._agent_joined.set()
+
+    def _read_metadata(self, metadata: str) -> None:
+        status = dispatch_status(metadata)
+        if status is not None:
+            self.record.statuses.append((time.monotonic(), status))
+
+
+def dispatch_status(metadata: str) -> str | None:
+    """The watchdog's status in a room's metadata (JSON), if any."""
+    try:
+        parsed = json.loads(metadata) if metadata else None
+    except json.JSONDecodeError:
+        return None
+    if isinstance(parsed, dict):
+        value = parsed.get(DISPATCH_STATUS_KEY)
+        return value if isinstance(value, str) else None
+    return None
+
+
+async def burst(token_service_url: str, calls: int, *, agent_timeout: float) -> list[WaitRecord]:
+    """`calls` callers joining at once; each waits up to `agent_timeout` s for a
+    receptionist, and all stay in their rooms until the last one is done waiting."""
+    callers = [WaitingCaller(token_service_url) for _ in range(calls)]
+    try:
+        await asyncio.gather(*(caller.join() for caller in callers))
+        await asyncio.gather(
+            *(caller.wait_for_agent(agent_timeout) for caller in callers if not caller.record.error)
+        )
+    finally:
+        await asyncio.gather(*(caller.hang_up() for caller in callers), return_exceptions=True)
+    return [caller.record for caller in callers]
