@@ -64,6 +64,18 @@ class Settings(BaseSettings):
     web_client_enabled: bool = True
     web_client_dir: str = ""
 
+    # The dispatch watchdog (token_service.watchdog): LiveKit posts its webhooks to
+    # /v1/livekit/webhook; the one leading replica dispatches the receptionist again for a
+    # caller left alone, with backoff, until the retry window ends.
+    dispatch_watchdog_enabled: bool = True
+    livekit_api_url: str = ""  # the server API (http/https); default: LIVEKIT_URL's host
+    dispatch_grace_seconds: float = Field(default=3.0, gt=0, le=60)
+    dispatch_retry_window_seconds: float = Field(default=45.0, gt=0, le=600)
+    dispatch_backoff_initial_seconds: float = Field(default=1.0, gt=0, le=60)
+    dispatch_backoff_max_seconds: float = Field(default=8.0, gt=0, le=300)
+    dispatch_watchdog_tick_seconds: float = Field(default=0.5, gt=0, le=10)
+    dispatch_leader_ttl_seconds: float = Field(default=5.0, gt=0, le=120)
+
     _split = field_validator(
         "clinic_ids",
         "cors_allow_origins",
@@ -147,6 +159,13 @@ class Settings(BaseSettings):
                 f"each TOKEN_SERVICE_API_KEYS entry must have {MIN_API_KEY_CHARS}+ characters"
             )
         return value
+
+    @property
+    def livekit_server_api_url(self) -> str:
+        """LIVEKIT_API_URL, else LIVEKIT_URL with ws(s) turned into http(s)."""
+        if self.livekit_api_url:
+            return self.livekit_api_url
+        return "http" + self.livekit_url.removeprefix("ws")
 
     @property
     def token_ttl(self) -> timedelta:

@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     # `agents.target_load`; the production default, which the worker's load is scaled to.
     livekit_agent_target_load: float = Field(default=0.7, gt=0)
 
+    # token-service replicas (sharing Redis; one of them leads the dispatch watchdog)
+    token_services: int = Field(default=1, ge=1, le=4)
+    # the token service's dispatch watchdog (its DISPATCH_* settings)
+    dispatch_grace_seconds: float = Field(default=3.0, gt=0)
+    dispatch_retry_window_seconds: float = Field(default=45.0, gt=0)
+    dispatch_backoff_max_seconds: float = Field(default=4.0, gt=0)
+
     # provider-sim: modes and the fixed latencies of the simulated providers
     stt_mode: SttMode = SttMode.SCRIPTED
     tts_mode: TtsMode = TtsMode.SYNTHETIC

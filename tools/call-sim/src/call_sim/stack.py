@@ -202,13 +202,22 @@ def _redis_ping(port: int) -> Callable[[], bool]:
 
 
 def livekit_loopback_config(
-    http_port: int, udp_port: int, api_key: str, secret: str, *, agent_target_load: float
+    http_port: int,
+    udp_port: int,
+    api_key: str,
+    secret: str,
+    *,
+    agent_target_load: float,
+    webhook_urls: list[str] | None = None,
 ) -> str:
     """Everything on 127.0.0.1: bind, advertised ICE address, STUN (see REFERENCE.md).
 
     `agents.target_load`: the server dispatches a job only to a worker whose reported load
     (its machine's CPU, 0..1) is below this (default 0.7), independently of the worker's
     own LOAD_THRESHOLD, and never retries a refused dispatch.
+
+    `webhook`: the server posts room and participant events there, signed with `api_key`
+    (the token service's dispatch watchdog listens).
     """
     config = {
         "port": http_port,
@@ -226,6 +235,8 @@ def livekit_loopback_config(
         "agents": {"target_load": agent_target_load},
         "logging": {"level": "info"},
     }
+    if webhook_urls:
+        config["webhook"] = {"api_key": api_key, "urls": webhook_urls}
     return json.dumps(config, indent=2)
 
 
@@ -290,6 +301,8 @@ class Stack:
             "worker-health": port("worker-health"),
             "worker-metrics": port("worker-metrics"),
         }
+        for number in range(2, settings.token_services + 1):
+            self.ports[f"token-service-{number}"] = free_port()
         for number in range(2, settings.workers + 1):
             self.ports[f"worker-health-{number}"] = free_port()
             self.ports[f"worker-metrics-{number}"] = free_port()
@@ -383,6 +396,17 @@ class Stack:
             f"agent-worker-{number}" for number in range(2, self.settings.workers + 1)
         ]
 
+    @property
+    def token_service_names(self) -> list[str]:
+        """`token-service`, then `token-service-2`... (`CALL_SIM_TOKEN_SERVICES` replicas
+        sharing Redis, each receiving LiveKit's webhooks)."""
+        return ["token-service"] + [
+            f"token-service-{number}" for number in range(2, self.settings.token_services + 1)
+        ]
+
+    def service_url(self, name: str) -> str:
+        return f"http://{LOOPBACK}:{self.ports[name]}"
+
     def worker_urls(self, name: str) -> tuple[str, str]:
         """The health server and the /metrics URL of one worker."""
         suffix = name.removeprefix("agent-worker")
@@ -399,7 +423,8 @@ class Stack:
         return {**os.environ, **extra}
 
     def _plan(self) -> list[Component]:
-        plan = [self._redis(), self._scheduling_api(), self._livekit(), self._token_service()]
+        plan = [self._redis(), self._scheduling_api(), self._livekit()]
+        plan.extend(self._token_service(name) for name in self.token_service_names)
         if not self.real_providers:
             plan.append(self._provider_sim())
         plan.extend(self._agent_worker(name) for name in self.worker_names)
@@ -470,6 +495,10 @@ class Stack:
                 self.livekit_api_key,
                 self.livekit_secret,
                 agent_target_load=self.settings.livekit_agent_target_load,
+                webhook_urls=[
+                    f"http://{LOOPBACK}:{self.ports[name]}/v1/livekit/webhook"
+                    for name in self.token_service_names
+                ],
             )
         )
         return Component(
@@ -481,11 +510,17 @@ class Stack:
             address=self.urls.livekit_ws,
         )
 
-    def _token_service(self) -> Component:
+    def _token_service(self, name: str) -> Component:
+        address = self.service_url(name)
+        s = self.settings
         env = {
             "HOST": LOOPBACK,
-            "PORT": str(self.ports["token-service"]),
+            "PORT": str(self.ports[name]),
             "LIVEKIT_URL": self.urls.livekit_ws,
+            "LIVEKIT_API_URL": self.urls.livekit_http,
+            "DISPATCH_GRACE_SECONDS": str(s.dispatch_grace_seconds),
+            "DISPATCH_RETRY_WINDOW_SECONDS": str(s.dispatch_retry_window_seconds),
+            "DISPATCH_BACKOFF_MAX_SECONDS": str(s.dispatch_backoff_max_seconds),
             "LIVEKIT_API_KEY": self.livekit_api_key,
             "LIVEKIT_API_SECRET": self.livekit_secret,
             "AGENT_NAME": self.agent_name,
@@ -500,12 +535,12 @@ class Stack:
         if self.options.web_client and (web_dir / "index.html").is_file():
             env["WEB_CLIENT_DIR"] = str(web_dir)
         return Component(
-            name="token-service",
+            name=name,
             argv=[str(_VENV_BIN / "token-service")],
             env=self._env(env),
-            log_path=self._log("token-service"),
-            ready=_http_ok(f"{self.urls.token_service}/readyz"),
-            address=self.urls.token_service,
+            log_path=self._log(name),
+            ready=_http_ok(f"{address}/readyz"),
+            address=address,
         )
 
     def sim_latency_env(self) -> dict[str, str]:

@@ -58,6 +58,7 @@ class WaitingCaller:
         self._clinic_id = clinic_id
         self._room = rtc.Room()
         self._agent_joined = asyncio.Event()
+        self._status_changed = asyncio.Event()
         self.record = WaitRecord()
 
     async def join(self) -> WaitRecord:
@@ -80,6 +81,18 @@ class WaitingCaller:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._agent_joined.wait(), seconds)
         return self._agent_joined.is_set()
+
+    async def wait_for_status(self, status: str, seconds: float) -> float | None:
+        """Seconds from joining to the room first showing `status`, or None after `seconds`."""
+        deadline = time.monotonic() + seconds
+        while self.record.first_status(status) is None:
+            self._status_changed.clear()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._status_changed.wait(), remaining)
+        return self.record.first_status(status)
 
     async def hang_up(self) -> None:
         await self._room.disconnect()
@@ -105,6 +118,7 @@ class WaitingCaller:
         status = dispatch_status(metadata)
         if status is not None:
             self.record.statuses.append((time.monotonic(), status))
+            self._status_changed.set()
 
 
 def dispatch_status(metadata: str) -> str | None:
