@@ -40,6 +40,13 @@ def test_what_the_watchdog_does_with_a_room(
     assert decide(POLICY, age_seconds=age, attempts=attempts, view=view) is action
 
 
+def test_a_room_whose_receptionist_was_lost_is_dispatched_at_once() -> None:
+    """No grace, and the dead worker's job, still "running" on the server, holds nothing."""
+    stale = RoomView(callers=1, agents=0, dispatch_in_flight=True)
+    assert decide(POLICY, age_seconds=0, attempts=0, view=stale, resumed=True) is Action.DISPATCH
+    assert decide(POLICY, age_seconds=2, attempts=1, view=stale, resumed=True) is Action.HOLD
+
+
 def test_backoff_doubles_up_to_its_ceiling() -> None:
     assert [POLICY.backoff(n) for n in range(1, 7)] == [1, 2, 4, 8, 8, 8]
 

@@ -171,8 +171,10 @@ class Receptionist(_FrontDesk):
         profile: ClinicProfile,
         scheduling: SchedulingClient,
         clock: Callable[[], datetime] = utc_now,
+        resumed: bool = False,
     ) -> None:
         self.profile = profile
+        self.resumed = resumed
         self.clinic_id = profile.clinic_id
         self.scheduling = scheduling
         self.region = profile.address.country or "US"
@@ -183,10 +185,16 @@ class Receptionist(_FrontDesk):
         self._flow = ConfirmationFlow()
         # one key per exact change: repeating a call after a lost answer replays, not duplicates
         self._idempotency_keys: dict[ChangeDetails, str] = {}
-        super().__init__(instructions=prompts.instructions(profile, self._now()))
+        instructions = prompts.instructions(profile, self._now())
+        if resumed:
+            instructions += prompts.RESUMED_CALL_NOTE
+        super().__init__(instructions=instructions)
 
     async def on_enter(self) -> None:
-        self.session.say(prompts.greeting(self.profile))
+        if self.resumed:
+            self.session.say(prompts.resumed_greeting(self.profile))
+        else:
+            self.session.say(prompts.greeting(self.profile))
 
     # ---- availability -------------------------------------------------------------------
 

@@ -22,6 +22,25 @@ def greeting(profile: ClinicProfile) -> str:
     )
 
 
+RESUMED_CALL_NOTE = """
+
+This call was cut off and you are taking it over; you do not know what was said before.
+Never guess what was booked: once the caller gives their phone number and name, call
+find_appointments and tell them exactly which appointments are booked and that anything
+else was not."""
+
+
+def resumed_greeting(profile: ClinicProfile) -> str:
+    """The first words of a receptionist taking over a call whose receptionist was lost
+    (its worker died). It knows nothing of what was said, so it asks rather than guesses;
+    whatever was booked is read back from the scheduling API once it has the number."""
+    return (
+        f"Sorry, we were cut off. This is {profile.name} again. If you were booking or "
+        "changing an appointment, tell me your phone number and I'll check exactly what "
+        "went through. How can I help?"
+    )
+
+
 def fallback_greeting() -> str:
     return (
         "Thank you for calling. I'm sorry, our appointment system is having trouble right "

@@ -53,6 +53,15 @@ def clinic_id_from_metadata(metadata: str, default: str) -> str:
     return default
 
 
+def resumed_from_metadata(metadata: str) -> bool:
+    """True when the dispatch watchdog sent us to a call whose receptionist was lost."""
+    try:
+        parsed = json.loads(metadata) if metadata.strip() else {}
+    except json.JSONDecodeError:
+        return False
+    return isinstance(parsed, dict) and parsed.get("resumed") is True
+
+
 @dataclass(frozen=True)
 class ProcessResources:
     """What a job process builds once and every call in it shares."""
@@ -134,8 +143,9 @@ async def entrypoint(ctx: JobContext) -> None:
                 extra={"clinic_id": clinic_id, "error": type(exc).__name__},
             )
             profile = None
+        resumed = resumed_from_metadata(ctx.job.metadata)
         agent: Receptionist | FallbackReceptionist = (
-            Receptionist(profile=profile, scheduling=resources.scheduling)
+            Receptionist(profile=profile, scheduling=resources.scheduling, resumed=resumed)
             if profile is not None
             else FallbackReceptionist(clinic_id=clinic_id, scheduling=resources.scheduling)
         )
@@ -155,7 +165,10 @@ async def entrypoint(ctx: JobContext) -> None:
         session.on("close", on_close)
         await ctx.connect()
         await session.start(agent=agent, room=ctx.room, room_options=room_options(settings))
-        logger.info("call started", extra={"clinic_id": clinic_id, "fallback": profile is None})
+        logger.info(
+            "call started",
+            extra={"clinic_id": clinic_id, "fallback": profile is None, "resumed": resumed},
+        )
     except Exception:
         outcome.end("failed")
         raise

@@ -21,6 +21,8 @@ from livekit import rtc
 
 # what the dispatch watchdog sets on the room's metadata while a caller waits
 DISPATCH_STATUS_KEY = "lk.dispatch.status"
+# LiveKit Agents publishes what the receptionist says as text streams on this topic
+TRANSCRIPTION_TOPIC = "lk.transcription"
 
 
 @dataclass
@@ -30,6 +32,8 @@ class WaitRecord:
     agent_identity: str | None = None
     agent_joined_at: float | None = None
     statuses: list[tuple[float, str]] = field(default_factory=list)  # (monotonic, status)
+    agents: list[str] = field(default_factory=list)  # every receptionist that joined
+    said: list[tuple[str, str]] = field(default_factory=list)  # (identity, text) it spoke
     error: str | None = None
 
     @property
@@ -59,6 +63,8 @@ class WaitingCaller:
         self._room = rtc.Room()
         self._agent_joined = asyncio.Event()
         self._status_changed = asyncio.Event()
+        self._said = asyncio.Event()
+        self._readers: set[asyncio.Future[None]] = set()
         self.record = WaitRecord()
 
     async def join(self) -> WaitRecord:
@@ -106,9 +112,41 @@ class WaitingCaller:
         def _metadata(_old: str, new: str) -> None:
             self._read_metadata(new)
 
+        self._room.register_text_stream_handler(TRANSCRIPTION_TOPIC, self._on_text)
+
+    def _on_text(self, reader: rtc.TextStreamReader, identity: str) -> None:
+        task = asyncio.ensure_future(self._read_text(reader, identity))
+        self._readers.add(task)
+        task.add_done_callback(self._readers.discard)
+
+    async def _read_text(self, reader: rtc.TextStreamReader, identity: str) -> None:
+        if identity not in self.record.agents:
+            return  # the caller's own transcript
+        with contextlib.suppress(Exception):  # a stream cut by a hang-up keeps what came
+            text = "".join([chunk async for chunk in reader])
+            self.record.said.append((identity, text))
+        self._said.set()
+
+    async def wait_for_words(self, words: str, seconds: float) -> str | None:
+        """The identity of the receptionist who said `words` (case-insensitive), if one
+        did within `seconds`."""
+        deadline = time.monotonic() + seconds
+        while True:
+            for identity, text in self.record.said:
+                if words.lower() in text.lower():
+                    return identity
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self._said.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._said.wait(), remaining)
+
     def _notice(self, participant: rtc.Participant) -> None:
         if participant.kind != rtc.ParticipantKind.PARTICIPANT_KIND_AGENT:
             return
+        if participant.identity not in self.record.agents:
+            self.record.agents.append(participant.identity)
         if self.record.agent_identity is None:
             self.record.agent_identity = participant.identity
             self.record.agent_joined_at = time.monotonic()

@@ -49,14 +49,17 @@ class LiveKitRooms:
         )
         return RoomView(callers=callers, agents=agents, dispatch_in_flight=in_flight)
 
-    async def dispatch_again(self, room: str) -> None:
-        """A new dispatch carrying the room's first dispatch's metadata (the clinic)."""
+    async def dispatch_again(self, room: str, *, resumed: bool) -> None:
+        """A new dispatch carrying the room's first dispatch's metadata (the clinic), and
+        `"resumed": true` when the call lost its receptionist mid-way."""
         client = self._client()
         dispatches = await client.agent_dispatch.list_dispatch(room)
         metadata = next(
             (d.metadata for d in dispatches if d.agent_name == self._agent_name and d.metadata),
             "",
         )
+        if resumed:
+            metadata = _with_resumed(metadata)
         await client.agent_dispatch.create_dispatch(
             api.CreateAgentDispatchRequest(
                 agent_name=self._agent_name, room=room, metadata=metadata
@@ -68,3 +71,13 @@ class LiveKitRooms:
         await self._client().room.update_room_metadata(
             api.UpdateRoomMetadataRequest(room=room, metadata=json.dumps({STATUS_KEY: status}))
         )
+
+
+def _with_resumed(metadata: str) -> str:
+    try:
+        parsed = json.loads(metadata) if metadata else {}
+    except json.JSONDecodeError:
+        parsed = {}
+    if not isinstance(parsed, dict):
+        parsed = {}
+    return json.dumps({**parsed, "resumed": True})

@@ -49,20 +49,29 @@ class RoomView:
 
 
 def decide(
-    policy: RetryPolicy, *, age_seconds: float, attempts: int, view: RoomView | None
+    policy: RetryPolicy,
+    *,
+    age_seconds: float,
+    attempts: int,
+    view: RoomView | None,
+    resumed: bool = False,
 ) -> Action:
-    """`view` is None when the room no longer exists."""
+    """`view` is None when the room no longer exists. A `resumed` room lost its
+    receptionist mid-call: no dispatch is coming by itself, so there is no grace."""
+    grace = 0.0 if resumed else policy.grace_seconds
     if view is None:
         return Action.CALLER_LEFT
     if view.agents > 0:
         return Action.SERVED
     if view.callers == 0:
         # a room starts before its first participant joins: give the caller the grace
-        return Action.CALLER_LEFT if age_seconds >= policy.grace_seconds else Action.WAIT
-    if age_seconds < policy.grace_seconds:
+        return Action.CALLER_LEFT if age_seconds >= grace else Action.WAIT
+    if age_seconds < grace:
         return Action.WAIT
     if age_seconds >= policy.window_seconds:
         return Action.GIVE_UP
-    if view.dispatch_in_flight:
+    # a lost receptionist's job stays "running" on the server (its worker is gone): only
+    # our own re-dispatches are in flight in a resumed room
+    if view.dispatch_in_flight and (attempts > 0 or not resumed):
         return Action.HOLD
     return Action.DISPATCH

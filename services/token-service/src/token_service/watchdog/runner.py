@@ -100,7 +100,9 @@ class DispatchWatchdog:
             )
             return
         age = now - room.first_seen
-        action = decide(self._policy, age_seconds=age, attempts=room.attempts, view=view)
+        action = decide(
+            self._policy, age_seconds=age, attempts=room.attempts, view=view, resumed=room.resumed
+        )
         held = room.status == STATUS_BUSY
         if action is Action.WAIT:
             return
@@ -130,7 +132,7 @@ class DispatchWatchdog:
             await self._registry.update(room.name, waited=1)
         attempts = room.attempts
         if action is Action.DISPATCH:
-            await self._rooms.dispatch_again(room.name)
+            await self._rooms.dispatch_again(room.name, resumed=room.resumed)
             attempts += 1
             self._metrics.retries.inc()
             logger.info(

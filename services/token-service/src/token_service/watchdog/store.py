@@ -33,6 +33,7 @@ class TrackedRoom:
     status: str
     waited_reported: bool
     agent_joined: bool
+    resumed: bool  # the receptionist was lost mid-call
 
 
 class RoomRegistry:
@@ -52,6 +53,15 @@ class RoomRegistry:
         still counts as served; the next look is brought forward."""
         if await self._redis.zscore(ROOMS_KEY, room) is not None:
             await self._redis.hset(ROOM_KEY + room, mapping={"agent_joined": 1, "next_at": 0})  # type: ignore[misc]
+
+    async def agent_lost(self, room: str, lost_at: float) -> None:
+        """Watch the room again from now, as a call to resume (`resumed` dispatch)."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(ROOMS_KEY, {room: lost_at})
+            pipe.delete(ROOM_KEY + room)
+            pipe.hset(ROOM_KEY + room, mapping={"next_at": lost_at, "resumed": 1})
+            pipe.expire(ROOM_KEY + room, ROOM_TTL_SECONDS)
+            await pipe.execute()
 
     async def forget(self, room: str) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -79,6 +89,7 @@ class RoomRegistry:
                 status=str(decoded.get("status", "")),
                 waited_reported=decoded.get("waited") == "1",
                 agent_joined=decoded.get("agent_joined") == "1",
+                resumed=decoded.get("resumed") == "1",
             )
             if room.next_at <= now:
                 rooms.append(room)

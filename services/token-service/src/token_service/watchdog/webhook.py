@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from livekit import api
-from livekit.protocol.models import ParticipantInfo
+from livekit.protocol.models import DisconnectReason, ParticipantInfo
 from livekit.protocol.webhook import WebhookEvent
 
 from token_service.watchdog.store import RoomRegistry
@@ -23,6 +23,13 @@ WEBHOOK_PATH = "/v1/livekit/webhook"
 MAX_BODY_BYTES = 64 * 1024
 _CALLER_KINDS = {ParticipantInfo.Kind.STANDARD, ParticipantInfo.Kind.SIP}
 _AGENT = ParticipantInfo.Kind.AGENT
+# an agent leaving for these reasons ended the call itself, or the room went away
+_AGENT_ENDED_CALL = {
+    DisconnectReason.CLIENT_INITIATED,
+    DisconnectReason.ROOM_DELETED,
+    DisconnectReason.ROOM_CLOSED,
+    DisconnectReason.PARTICIPANT_REMOVED,
+}
 
 
 @dataclass(frozen=True)
@@ -66,3 +73,17 @@ async def _track(context: WebhookContext, event: WebhookEvent) -> None:
         await context.registry.track(room, now, now + context.grace_seconds)
     elif event.event == "participant_joined" and event.participant.kind == _AGENT:
         await context.registry.agent_joined(room)
+    elif (
+        event.event == "participant_left"
+        and event.participant.kind == _AGENT
+        and event.participant.disconnect_reason not in _AGENT_ENDED_CALL
+    ):
+        # the receptionist vanished (its worker was killed, its node lost): the caller may
+        # still be there; the next look dispatches a resumed receptionist
+        logger.warning(
+            "receptionist lost mid-call",
+            extra={
+                "fields": {"reason": DisconnectReason.Name(event.participant.disconnect_reason)}
+            },
+        )
+        await context.registry.agent_lost(room, now)
