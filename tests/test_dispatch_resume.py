@@ -10,6 +10,8 @@ placed during the drain goes to the other worker.
 
 from __future__ import annotations
 
+import json
+import secrets
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -19,6 +21,7 @@ import httpx
 import pytest
 from call_sim.waiting import WaitingCaller
 from call_sim.worker_metrics import parse
+from livekit import api
 
 pytestmark = pytest.mark.slow
 
@@ -70,6 +73,68 @@ async def test_a_call_survives_its_worker_being_killed(stack: Any) -> None:
         assert apologiser != first
         survivor = next(w for w in stack.worker_names if w != doomed)
         assert _active_calls(stack, survivor) == 1.0
+    finally:
+        await caller.hang_up()
+
+
+def _book_a_cleaning(stack: Any, phone: str) -> dict[str, Any]:
+    """The booking the first receptionist made before its worker died."""
+    base = f"{stack.urls.scheduling_api}/v1/clinics/bright-smile"
+    headers = {"Authorization": f"Bearer {stack.scheduling_token}"}
+    slots = httpx.get(
+        f"{base}/availability",
+        params={"appointment_type": "cleaning", "days": 14},
+        headers=headers,
+        timeout=10,
+    )
+    slots.raise_for_status()
+    slot = slots.json()["slots"][0]
+    booked = httpx.post(
+        f"{base}/bookings",
+        json={"slot_id": slot["slot_id"], "patient": {"name": "Maria Garcia", "phone": phone}},
+        headers=headers | {"Idempotency-Key": secrets.token_hex(8)},
+        timeout=10,
+    )
+    booked.raise_for_status()
+    result: dict[str, Any] = booked.json()
+    return result
+
+
+def _phone_caller_token(stack: Any, room: str, phone: str) -> str:
+    """What LiveKit SIP gives a phone caller: kind sip, the number as an attribute, and
+    the receptionist's dispatch (as the inbound dispatch rule would)."""
+    grants = api.VideoGrants(room_join=True, room=room, can_publish=True, can_subscribe=True)
+    dispatch = api.RoomAgentDispatch(
+        agent_name=stack.agent_name, metadata=json.dumps({"clinic_id": "bright-smile"})
+    )
+    return (
+        api.AccessToken(stack.livekit_api_key, stack.livekit_secret)
+        .with_identity("sip-caller")
+        .with_kind("sip")
+        .with_attributes({"sip.phoneNumber": phone})
+        .with_grants(grants)
+        .with_room_config(api.RoomConfiguration(agents=[dispatch]))
+        .to_jwt()
+    )
+
+
+async def test_a_phone_caller_cut_off_hears_what_was_booked(stack: Any) -> None:
+    phone = "+15125550142"
+    _book_a_cleaning(stack, phone)
+    room = f"call-{secrets.token_hex(6)}"
+    caller = WaitingCaller(stack.urls.token_service)
+    try:
+        await caller.join_with(stack.urls.livekit_ws, _phone_caller_token(stack, room, phone), room)
+        assert await caller.wait_for_agent(AGENT_TIMEOUT_SECONDS), "never got a receptionist"
+        assert await caller.wait_for_words("thank you for calling", AGENT_TIMEOUT_SECONDS)
+        doomed = _worker_with_the_call(stack)
+        stack.component(doomed).process.send_signal(signal.SIGKILL)
+        stack.component(doomed).process.wait()
+        apologiser = await caller.wait_for_words("sorry, we were cut off", AGENT_TIMEOUT_SECONDS)
+        assert apologiser is not None, f"no apology: {caller.record}"
+        apology = next(text for who, text in caller.record.said if who == apologiser)
+        assert "your cleaning" in apology.lower(), apology
+        assert "is booked" in apology, apology
     finally:
         await caller.hang_up()
 

@@ -175,6 +175,8 @@ class Receptionist(_FrontDesk):
     ) -> None:
         self.profile = profile
         self.resumed = resumed
+        # the caller's number when the call carries it (a phone line's SIP attribute)
+        self.caller_phone: str | None = None
         self.clinic_id = profile.clinic_id
         self.scheduling = scheduling
         self.region = profile.address.country or "US"
@@ -192,9 +194,26 @@ class Receptionist(_FrontDesk):
 
     async def on_enter(self) -> None:
         if self.resumed:
-            self.session.say(prompts.resumed_greeting(self.profile))
+            booked = await self._booked_for_caller()
+            self.session.say(prompts.resumed_greeting(self.profile, booked))
         else:
             self.session.say(prompts.greeting(self.profile))
+
+    async def _booked_for_caller(self) -> list[str] | None:
+        """What the book holds for the caller's number, said naturally: read from the
+        scheduling API, never guessed. None when the number is unknown or the book is
+        out of reach (the greeting then asks for the number instead)."""
+        phone = normalise_phone(self.caller_phone, self.region) if self.caller_phone else None
+        if phone is None:
+            return None
+        try:
+            bookings = await self.scheduling.find_bookings(self.clinic_id, phone=phone)
+        except SchedulingError:
+            logger.warning("could not read the caller's bookings back after a resume")
+            return None
+        now = self._clock()
+        upcoming = sorted((b for b in bookings if b.start > now), key=lambda b: b.start)
+        return [self._describe(b) for b in upcoming]
 
     # ---- availability -------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import logging
 import re
 from dataclasses import dataclass
 
+from livekit import rtc
 from livekit.agents import AgentServer, JobContext, JobExecutorType, JobProcess, utils, vad
 from livekit.agents.telemetry import metrics as framework_metrics
 from livekit.agents.voice.events import CloseEvent
@@ -60,6 +61,19 @@ def resumed_from_metadata(metadata: str) -> bool:
     except json.JSONDecodeError:
         return False
     return isinstance(parsed, dict) and parsed.get("resumed") is True
+
+
+SIP_PHONE_ATTRIBUTE = "sip.phoneNumber"
+
+
+def caller_phone_in(room: rtc.Room) -> str | None:
+    """The number a phone caller dials from (LiveKit SIP's participant attribute)."""
+    for participant in room.remote_participants.values():
+        if participant.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP:
+            number = participant.attributes.get(SIP_PHONE_ATTRIBUTE)
+            if number:
+                return number
+    return None
 
 
 @dataclass(frozen=True)
@@ -164,6 +178,8 @@ async def entrypoint(ctx: JobContext) -> None:
 
         session.on("close", on_close)
         await ctx.connect()
+        if isinstance(agent, Receptionist) and resumed:
+            agent.caller_phone = caller_phone_in(ctx.room)
         await session.start(agent=agent, room=ctx.room, room_options=room_options(settings))
         logger.info(
             "call started",

@@ -74,9 +74,15 @@ class WaitingCaller:
             self.record.error = f"token service answered {response.status_code}"
             return self.record
         body = response.json()
-        self.record.room_name = str(body["room_name"])
+        return await self.join_with(
+            str(body["server_url"]), str(body["participant_token"]), str(body["room_name"])
+        )
+
+    async def join_with(self, server_url: str, token: str, room_name: str) -> WaitRecord:
+        """Join with a token minted elsewhere (e.g. a phone caller's, as LiveKit SIP's)."""
+        self.record.room_name = room_name
         self._wire()
-        await self._room.connect(str(body["server_url"]), str(body["participant_token"]))
+        await self._room.connect(server_url, token)
         self.record.joined_at = time.monotonic()
         self._read_metadata(self._room.metadata)
         for participant in self._room.remote_participants.values():
