@@ -29,8 +29,8 @@ pytestmark = pytest.mark.slow
 AGENT_TIMEOUT_SECONDS = 60.0
 
 
-@pytest.fixture
-def stack(
+@pytest.fixture(scope="module")
+def running_stack(
     tmp_path_factory: pytest.TempPathFactory,
     call_stack_launcher: Callable[..., AbstractContextManager[Any]],
 ) -> Iterator[Any]:
@@ -42,6 +42,15 @@ def stack(
         silence_timeout_seconds=60.0,
     ) as running:
         yield running
+
+
+@pytest.fixture
+def stack(running_stack: Any) -> Any:
+    """The module's stack with both workers up (a test before may have killed one)."""
+    for name in running_stack.worker_names:
+        if not running_stack.component(name).running():
+            running_stack.restart(name)
+    return running_stack
 
 
 def _active_calls(stack: Any, worker: str) -> float:
