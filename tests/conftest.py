@@ -166,15 +166,13 @@ def running_call_stack(workdir: Path, **overrides: Any) -> Iterator[Any]:
     from call_sim.config import Settings
     from call_sim.stack import Stack, StackError
 
-    settings = Settings(
-        workdir=workdir,
-        providers="simulated",
-        silence_timeout_seconds=3.0,
-        tts_ms_per_character=20.0,
-        pause_seconds=0.25,
-        agent_quiet_seconds=0.5,
-        **overrides,
-    )
+    tuning: dict[str, Any] = {
+        "silence_timeout_seconds": 3.0,
+        "tts_ms_per_character": 20.0,
+        "pause_seconds": 0.25,
+        "agent_quiet_seconds": 0.5,
+    }
+    settings = Settings(workdir=workdir, providers="simulated", **(tuning | overrides))
     stack = Stack(settings)
     try:
         stack.start()

@@ -41,6 +41,7 @@ def test_one_level_reports_latency_legs_cpu_and_memory(tmp_path: Path) -> None:
     [level] = summary["levels"]
     assert level["calls"] == 1
     assert level["failed"] == 0
+    assert level["callers_without_receptionist"] == 0
     assert level["turns"] == 3
     for figure in (
         "added_p50_ms",

@@ -696,19 +696,19 @@ def test_hpas_scale_each_component(defaults: list[dict[str, Any]]) -> None:
         assert "replicas" not in named(defaults, "Deployment", component(name))["spec"]
 
 
-def test_agent_hpa_scales_up_fast_down_slowly_below_the_load_threshold(
+def test_agent_hpa_scales_up_fast_down_slowly_below_the_cpu_guard(
     defaults: list[dict[str, Any]],
 ) -> None:
     hpa = named(defaults, "HorizontalPodAutoscaler", component("agent-worker"))
     container = next(containers(named(defaults, "Deployment", component("agent-worker"))))
-    load_threshold = float(env_of(container)["LOAD_THRESHOLD"]["value"])
+    cpu_guard = float(env_of(container)["CPU_LOAD_LIMIT"]["value"])
     (metric,) = hpa["spec"]["metrics"]
     target = metric["resource"]["target"]["averageUtilization"] / 100
     # Utilisation is relative to the request, the worker's load to the limit.
     request_over_limit = float(container["resources"]["requests"]["cpu"]) / float(
         container["resources"]["limits"]["cpu"]
     )
-    assert target * request_over_limit < load_threshold
+    assert target * request_over_limit < cpu_guard
     behavior = hpa["spec"]["behavior"]
     assert behavior["scaleUp"]["stabilizationWindowSeconds"] == 0
     assert behavior["scaleDown"]["stabilizationWindowSeconds"] >= 300
@@ -721,7 +721,7 @@ def test_agent_hpa_can_use_the_worker_load_metric(
     hpa = named(rendered["everything-on"], "HorizontalPodAutoscaler", component("agent-worker"))
     (metric,) = hpa["spec"]["metrics"]
     assert metric["type"] == "Pods"
-    assert metric["pods"]["metric"]["name"] == "lk_agents_worker_load"
+    assert metric["pods"]["metric"]["name"] == "receptionist_worker_capacity_used_ratio"
     assert metric["pods"]["target"] == {"type": "AverageValue", "averageValue": "500m"}
 
 

@@ -129,6 +129,14 @@ class LiveKit:
             response = await lkapi.room.list_rooms(api.ListRoomsRequest())
             return {room.name for room in response.rooms}
 
+    async def set_dispatch_status(self, room: str, status: str) -> None:
+        """What the token service's dispatch watchdog does to tell the caller."""
+        metadata = json.dumps({"lk.dispatch.status": status})
+        async with api.LiveKitAPI(self.http_url, self.api_key, self.api_secret) as lkapi:
+            await lkapi.room.update_room_metadata(
+                api.UpdateRoomMetadataRequest(room=room, metadata=metadata)
+            )
+
     async def new_room(self, known: set[str], within: float = 15) -> str:
         """The room a page created after `known` was listed (token rooms are random)."""
         deadline = time.monotonic() + within
@@ -848,6 +856,30 @@ async def test_web_embed_on_a_clinic_site_says_when_the_receptionist_is_busy(
         await page.wait_for("role=dialog", state="hidden")
         focused = await page.probe("focused")
         assert focused["text"] == "Talk to us", "closing the panel must refocus the launcher"
+    finally:
+        await page.close()
+
+
+async def test_web_caller_on_hold_while_the_watchdog_retries_then_told_when_it_ends(
+    browser: Browser, token_service: Any, livekit: LiveKit
+) -> None:
+    """The dispatch watchdog's room metadata (tests/test_dispatch_watchdog.py proves it is
+    published): `busy` puts the caller on hold past the page's own join timeout, and
+    `unavailable` ends the wait with the busy message (and the clinic's number, when the
+    page has one: see the embed test above)."""
+    page = await browser.new_page()
+    try:
+        assert await page.goto(f"{token_service.base_url}/?clinic_id={CLINIC_ID}") == 200
+        known_rooms = await livekit.room_names()
+        await page.click(button("Call"))
+        room_name = await livekit.new_room(known_rooms)
+        await page.wait_for(button("Hang up"))
+        await livekit.set_dispatch_status(room_name, "busy")
+        await page.wait_for(".bsc-status-label", has_text="On hold")
+        assert "All our lines are busy" in await page.text(".bsc-status-detail")
+        await livekit.set_dispatch_status(room_name, "unavailable")
+        await page.wait_for(".bsc-alert", has_text="Our receptionist is busy right now")
+        await page.wait_for(button("Try again"))
     finally:
         await page.close()
 

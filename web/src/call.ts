@@ -35,6 +35,29 @@ import {
 /** Participant attribute LiveKit Agents 1.x keeps up to date with the agent's state. */
 export const ATTR_AGENT_STATE = 'lk.agent.state';
 
+/**
+ * Key in the room's metadata (JSON) where the token service's dispatch watchdog says how
+ * the wait for a receptionist goes: `busy` (all lines busy, retrying: hold), `served`, or
+ * `unavailable` (the retries ended).
+ */
+export const DISPATCH_STATUS_KEY = 'lk.dispatch.status';
+/** While the watchdog retries, the page waits this long at most before giving up itself. */
+const ON_HOLD_TIMEOUT_SECONDS = 180;
+
+export function dispatchStatus(metadata: string | undefined): string | undefined {
+  if (!metadata) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(metadata);
+    if (parsed && typeof parsed === 'object' && DISPATCH_STATUS_KEY in parsed) {
+      const value = (parsed as Record<string, unknown>)[DISPATCH_STATUS_KEY];
+      return typeof value === 'string' ? value : undefined;
+    }
+  } catch {
+    // metadata that is not ours
+  }
+  return undefined;
+}
+
 export type AgentState = 'initializing' | 'idle' | 'listening' | 'thinking' | 'speaking';
 
 export type CallPhase =
@@ -72,6 +95,8 @@ export interface CallSnapshot {
   phase: CallPhase;
   agentState?: AgentState;
   muted: boolean;
+  /** Waiting with every line busy: the watchdog is retrying the dispatch. */
+  onHold?: boolean;
   /** False when the browser blocked audio playback until the next click. */
   audioBlocked: boolean;
   error?: CallError;
@@ -142,6 +167,7 @@ export class CallSession {
     this.update({
       phase: 'starting',
       agentState: undefined,
+      onHold: false,
       muted: false,
       error: undefined,
       endedBy: undefined,
@@ -199,7 +225,26 @@ export class CallSession {
     if (this.agent) return;
     const present = [...room.remoteParticipants.values()].find(isAgent);
     if (present) this.adoptAgent(present);
-    else this.awaitAgent(room, 'agent-busy');
+    else {
+      this.awaitAgent(room, 'agent-busy');
+      this.onDispatchStatus(room, room.metadata);
+    }
+  }
+
+  /** The watchdog's word on the wait (room metadata): hold on, or give up with the number. */
+  private onDispatchStatus(room: Room, metadata: string | undefined): void {
+    if (this.room !== room || this.agent) return;
+    const status = dispatchStatus(metadata);
+    if (status === 'busy' && this.snapshot.phase === 'waiting' && !this.snapshot.onHold) {
+      this.update({ onHold: true });
+      // the watchdog owns the wait now; keep only a backstop in case it goes silent
+      clearTimeout(this.agentTimer);
+      this.agentTimer = setTimeout(() => {
+        if (this.room === room && !this.agent) this.fail({ kind: 'agent-busy' });
+      }, ON_HOLD_TIMEOUT_SECONDS * 1000);
+    } else if (status === 'unavailable') {
+      this.fail({ kind: 'agent-busy' });
+    }
   }
 
   /** Gives the receptionist `agentJoinTimeoutSeconds` to (re)join, then fails with `failure`. */
@@ -235,6 +280,7 @@ export class CallSession {
       .on(RoomEvent.ParticipantConnected, (participant) => {
         if (!this.agent && isAgent(participant)) this.adoptAgent(participant);
       })
+      .on(RoomEvent.RoomMetadataChanged, (metadata) => this.onDispatchStatus(room, metadata))
       .on(RoomEvent.ParticipantAttributesChanged, (_changed, participant) => {
         if (participant instanceof RemoteParticipant && !this.agent && isAgent(participant)) {
           this.adoptAgent(participant);
@@ -279,7 +325,10 @@ export class CallSession {
   private adoptAgent(participant: RemoteParticipant): void {
     this.agent = participant;
     clearTimeout(this.agentTimer);
-    this.update({ phase: this.snapshot.phase === 'reconnecting' ? 'reconnecting' : 'active' });
+    this.update({
+      phase: this.snapshot.phase === 'reconnecting' ? 'reconnecting' : 'active',
+      onHold: false,
+    });
     this.readAgentState();
   }
 

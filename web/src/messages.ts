@@ -82,7 +82,13 @@ export function statusText(snapshot: CallSnapshot): StatusText {
     case 'starting':
       return { label: 'Connecting', detail: 'Setting up your call…', tone: 'busy' };
     case 'waiting':
-      return { label: 'Connecting', detail: 'Connecting you to the receptionist…', tone: 'busy' };
+      return snapshot.onHold
+        ? {
+            label: 'On hold',
+            detail: 'All our lines are busy — please hold, the next receptionist will answer.',
+            tone: 'busy',
+          }
+        : { label: 'Connecting', detail: 'Connecting you to the receptionist…', tone: 'busy' };
     case 'active':
       return snapshot.agentState ? AGENT_STATUS[snapshot.agentState] : AGENT_STATUS.initializing;
     case 'reconnecting':

@@ -103,3 +103,13 @@ def test_a_clinic_without_emergency_visits_takes_urgent_callbacks() -> None:
 def test_fallback_has_no_clinic_facts() -> None:
     assert "Sunny" not in prompts.fallback_instructions()
     assert "request_callback" in prompts.fallback_instructions()
+
+
+def test_a_resumed_call_opens_with_the_apology_and_only_what_the_book_says() -> None:
+    unknown = prompts.resumed_greeting(PROFILE, None)
+    assert unknown.startswith("Sorry, we were cut off.")
+    assert "phone number" in unknown
+    nothing = prompts.resumed_greeting(PROFILE, [])
+    assert "nothing is booked" in nothing
+    booked = prompts.resumed_greeting(PROFILE, ["cleaning with Maria Lopez tomorrow at 10 AM"])
+    assert "your cleaning with Maria Lopez tomorrow at 10 AM is booked" in booked

@@ -56,6 +56,8 @@ def test_worker_serves_health_and_merged_metrics(services, tmp_path: Path) -> No
         'receptionist_sessions_total{outcome="failed"} 0.0',
         'receptionist_bookings_total{outcome="refused_unconfirmed"} 0.0',
         "receptionist_active_sessions 0.0",
+        "receptionist_worker_max_calls 4.0",
+        "receptionist_worker_capacity_used_ratio",
         "lk_agents_worker_load",
         "lk_agents_active_job_count",
         "lk_agents_child_process_count",

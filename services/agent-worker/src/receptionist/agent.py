@@ -81,8 +81,12 @@ class Receptionist(FrontDesk):
         clock: Callable[[], datetime] = utc_now,
         tool_deadline_seconds: float = DEFAULT_TOOL_DEADLINE_SECONDS,
         filler_delay_seconds: float = DEFAULT_FILLER_DELAY_SECONDS,
+        resumed: bool = False,
     ) -> None:
         self.profile = profile
+        self.resumed = resumed
+        # the caller's number when the call carries it (a phone line's SIP attribute)
+        self.caller_phone: str | None = None
         self.clinic_id = profile.clinic_id
         self.scheduling = scheduling
         self.region = profile.address.country or "US"
@@ -97,11 +101,34 @@ class Receptionist(FrontDesk):
         self._booked: dict[str, Booking] = {}
         # one key per exact change: repeating a call after a lost answer replays, not duplicates
         self._idempotency_keys: dict[ChangeDetails, str] = {}
-        super().__init__(instructions=prompts.instructions(profile, self._now()))
+        instructions = prompts.instructions(profile, self._now())
+        if resumed:
+            instructions += prompts.RESUMED_CALL_NOTE
+        super().__init__(instructions=instructions)
 
     async def on_enter(self) -> None:
         self.session.on("conversation_item_added", self._on_conversation_item)
-        self.session.say(prompts.greeting(self.profile))
+        if self.resumed:
+            booked = await self._booked_for_caller()
+            self.session.say(prompts.resumed_greeting(self.profile, booked))
+        else:
+            self.session.say(prompts.greeting(self.profile))
+
+    async def _booked_for_caller(self) -> list[str] | None:
+        """What the book holds for the caller's number, said naturally: read from the
+        scheduling API, never guessed. None when the number is unknown or the book is
+        out of reach (the greeting then asks for the number instead)."""
+        phone = normalise_phone(self.caller_phone, self.region) if self.caller_phone else None
+        if phone is None:
+            return None
+        try:
+            bookings = await self.scheduling.find_bookings(self.clinic_id, phone=phone)
+        except SchedulingError:
+            logger.warning("could not read the caller's bookings back after a resume")
+            return None
+        now = self._clock()
+        upcoming = sorted((b for b in bookings if b.start > now), key=lambda b: b.start)
+        return [self._describe(b) for b in upcoming]
 
     async def on_exit(self) -> None:
         self.session.off("conversation_item_added", self._on_conversation_item)

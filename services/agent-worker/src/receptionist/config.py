@@ -137,12 +137,19 @@ class Settings(BaseSettings):
     """Shared metrics directory for the job processes; wiped at start."""
     drain_timeout_seconds: int = Field(default=600, ge=0)
     """How long SIGTERM waits for active calls."""
-    load_threshold: float = Field(default=0.7, gt=0)
-    """Above this load the worker takes no new calls."""
+    max_calls_per_worker: int = Field(default=4, ge=1, le=200)
+    """Calls a worker takes at most, active or accepted and starting (see capacity.py)."""
+    cpu_load_limit: float = Field(default=0.9, gt=0)
+    """The second guard: the worker is also full when its CPU use (a fraction of its cgroup
+    limit or of the machine) reaches this. Above 1 turns the CPU guard off."""
+    load_threshold: float = Field(default=0.7, gt=0, le=1)
+    """The load the worker reports when full. Keep it at or below livekit-server's
+    `agents.target_load` (0.7 by default), which routes jobs only to workers below it."""
     num_idle_processes: int | None = Field(
-        default=None, ge=0, json_schema_extra={"doc_default": "the framework's default"}
+        default=None, ge=0, json_schema_extra={"doc_default": "`MAX_CALLS_PER_WORKER`"}
     )
-    """Warm job processes kept ready."""
+    """Warm job processes kept ready. With fewer than `MAX_CALLS_PER_WORKER`, an idle worker
+    accepts only that many calls of a burst at once."""
     job_executor: Literal["process", "thread"] = "process"
     """`process`: each call in its own OS process (isolation, ~80 MB each). `thread`: calls
     share one process (a few MB each) and one interpreter's CPU; size pods at about 1 core
@@ -158,6 +165,13 @@ class Settings(BaseSettings):
             "CARTESIA_API_KEY": self.cartesia_api_key,
         }
         return [name for name, value in keys.items() if not value.get_secret_value()]
+
+    @property
+    def idle_processes(self) -> int:
+        """Warm job processes: NUM_IDLE_PROCESSES, else one per call slot."""
+        if self.num_idle_processes is not None:
+            return self.num_idle_processes
+        return self.max_calls_per_worker
 
 
 @lru_cache(maxsize=1)

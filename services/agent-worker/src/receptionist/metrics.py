@@ -74,6 +74,18 @@ class ReceptionistMetrics:
             "Calls in progress on this worker",
             multiprocess_mode="livesum",
         )
+        # written only by the worker's main process (its load function)
+        self.capacity_used = Gauge(
+            "receptionist_worker_capacity_used_ratio",
+            "Share of this worker's capacity in use (calls over MAX_CALLS_PER_WORKER, or CPU "
+            "over CPU_LOAD_LIMIT, whichever is higher); 1 = full, takes no new calls",
+            multiprocess_mode="livemax",
+        )
+        self.capacity_calls = Gauge(
+            "receptionist_worker_max_calls",
+            "Calls this worker takes at most (MAX_CALLS_PER_WORKER)",
+            multiprocess_mode="livemax",
+        )
         self.bookings = Counter(
             "receptionist_bookings_total", "Appointment book changes by outcome", ["outcome"]
         )

@@ -22,6 +22,33 @@ def greeting(profile: ClinicProfile) -> str:
     )
 
 
+RESUMED_CALL_NOTE = """
+
+This call was cut off and you are taking it over; you do not know what was said before.
+Never guess what was booked: once the caller gives their phone number and name, call
+find_appointments and tell them exactly which appointments are booked and that anything
+else was not."""
+
+
+def resumed_greeting(profile: ClinicProfile, booked: list[str] | None) -> str:
+    """The first words of a receptionist taking over a call whose receptionist was lost
+    (its worker died). `booked` is what the scheduling API holds for the caller's number
+    (None: the number is unknown, so it asks rather than guesses)."""
+    opening = f"Sorry, we were cut off. This is {profile.name} again."
+    if booked is None:
+        return (
+            f"{opening} If you were booking or changing an appointment, tell me your phone "
+            "number and I'll check exactly what went through. How can I help?"
+        )
+    if not booked:
+        return (
+            f"{opening} I've checked: nothing is booked under your number, so nothing went "
+            "through before we were cut off. How can I help?"
+        )
+    listed = " and ".join(booked)
+    return f"{opening} I've checked: your {listed} is booked. What else can I do for you?"
+
+
 def fallback_greeting() -> str:
     return (
         "Thank you for calling. I'm sorry, our appointment system is having trouble right "

@@ -14,14 +14,15 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any
 
+from livekit import rtc
 from livekit.agents import AgentServer, JobContext, JobExecutorType, JobProcess, utils, vad
 from livekit.agents.telemetry import metrics as framework_metrics
 from livekit.agents.voice.events import CloseEvent
 
 from . import prompts, tool_schemas
 from .agent import Receptionist
+from .capacity import CapacityLoad
 from .config import Settings, get_settings
 from .front_desk import FallbackReceptionist
 from .logs import install_redaction
@@ -52,6 +53,28 @@ def clinic_id_from_metadata(metadata: str, default: str) -> str:
     if clinic_id is not None:
         logger.warning("ignoring malformed clinic_id in dispatch metadata")
     return default
+
+
+def resumed_from_metadata(metadata: str) -> bool:
+    """True when the dispatch watchdog sent us to a call whose receptionist was lost."""
+    try:
+        parsed = json.loads(metadata) if metadata.strip() else {}
+    except json.JSONDecodeError:
+        return False
+    return isinstance(parsed, dict) and parsed.get("resumed") is True
+
+
+SIP_PHONE_ATTRIBUTE = "sip.phoneNumber"
+
+
+def caller_phone_in(room: rtc.Room) -> str | None:
+    """The number a phone caller dials from (LiveKit SIP's participant attribute)."""
+    for participant in room.remote_participants.values():
+        if participant.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP:
+            number = participant.attributes.get(SIP_PHONE_ATTRIBUTE)
+            if number:
+                return number
+    return None
 
 
 @dataclass(frozen=True)
@@ -135,10 +158,12 @@ async def entrypoint(ctx: JobContext) -> None:
                 extra={"clinic_id": clinic_id, "error": type(exc).__name__},
             )
             profile = None
+        resumed = resumed_from_metadata(ctx.job.metadata)
         agent: Receptionist | FallbackReceptionist = (
             Receptionist(
                 profile=profile,
                 scheduling=resources.scheduling,
+                resumed=resumed,
                 tool_deadline_seconds=settings.tool_deadline_seconds,
                 filler_delay_seconds=settings.tool_filler_delay_seconds,
             )
@@ -165,8 +190,13 @@ async def entrypoint(ctx: JobContext) -> None:
 
         session.on("close", on_close)
         await ctx.connect()
+        if isinstance(agent, Receptionist) and resumed:
+            agent.caller_phone = caller_phone_in(ctx.room)
         await session.start(agent=agent, room=ctx.room, room_options=room_options(settings))
-        logger.info("call started", extra={"clinic_id": clinic_id, "fallback": profile is None})
+        logger.info(
+            "call started",
+            extra={"clinic_id": clinic_id, "fallback": profile is None, "resumed": resumed},
+        )
     except Exception:
         outcome.end("failed")
         raise
@@ -192,13 +222,16 @@ def _on_worker_started(settings: Settings) -> None:
 
 
 def build_server(settings: Settings) -> AgentServer:
-    options: dict[str, Any] = {}
-    if settings.num_idle_processes is not None:
-        options["num_idle_processes"] = settings.num_idle_processes
     server = AgentServer(
         setup_fnc=prepare_process,
         job_executor_type=JobExecutorType(settings.job_executor),
+        load_fnc=CapacityLoad(
+            max_calls=settings.max_calls_per_worker,
+            cpu_limit=settings.cpu_load_limit,
+            load_threshold=settings.load_threshold,
+        ),
         load_threshold=settings.load_threshold,
+        num_idle_processes=settings.idle_processes,
         drain_timeout=settings.drain_timeout_seconds,
         port=settings.health_port,
         prometheus_port=settings.prometheus_port or None,
@@ -207,7 +240,6 @@ def build_server(settings: Settings) -> AgentServer:
         api_key=settings.livekit_api_key.get_secret_value() or None,
         api_secret=settings.livekit_api_secret.get_secret_value() or None,
         log_level=settings.log_level,
-        **options,
     )
     server.rtc_session(entrypoint, agent_name=settings.agent_name)
     server.on("worker_started", lambda: _on_worker_started(settings))

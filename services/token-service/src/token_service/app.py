@@ -27,6 +27,9 @@ from token_service.api.web_client import install_web_client, web_client_csp
 from token_service.config import Settings
 from token_service.domain.token_claims import TokenPolicy
 from token_service.metrics import Metrics
+from token_service.watchdog.runner import DispatchWatchdog
+from token_service.watchdog.wiring import install_watchdog
+from token_service.watchdog.wiring import running as running_watchdog
 
 
 def _redis_client(settings: Settings) -> Redis:
@@ -41,10 +44,12 @@ def _redis_client(settings: Settings) -> Redis:
 
 def create_app(settings: Settings) -> FastAPI:
     redis = _redis_client(settings)
+    watchdog: DispatchWatchdog | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
+        async with running_watchdog(watchdog):
+            yield
         await redis.aclose()
 
     metrics = Metrics()
@@ -89,6 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_openapi(app)
     app.include_router(token.router)
     app.include_router(health.router)
+    watchdog = install_watchdog(app, settings, redis, metrics.registry)
     if settings.web_client_enabled:
         install_web_client(app, settings.web_client_path)
 

@@ -98,6 +98,31 @@ class Settings(BaseSettings):
     )
     """Folder holding the built client (`make web` builds `web/dist`)."""
 
+    # The dispatch watchdog (token_service.watchdog): LiveKit posts its webhooks to
+    # /v1/livekit/webhook; the one leading replica dispatches the receptionist again for a
+    # caller left alone, with backoff, until the retry window ends.
+    dispatch_watchdog_enabled: bool = True
+    """Run the dispatch watchdog and accept LiveKit's webhooks at `POST /v1/livekit/webhook`."""
+    livekit_api_url: str = Field(
+        default="", json_schema_extra={"doc_default": "`LIVEKIT_URL` as `http(s)://`"}
+    )
+    """The LiveKit server API the watchdog calls (ListParticipants, ListDispatch,
+    CreateDispatch, UpdateRoomMetadata); set it to an in-cluster address."""
+    dispatch_grace_seconds: float = Field(default=3.0, gt=0, le=60)
+    """How long the normal dispatch gets before the watchdog looks. A caller still alone
+    then is told "all our lines are busy" (within 5 s of joining)."""
+    dispatch_retry_window_seconds: float = Field(default=45.0, gt=0, le=600)
+    """Re-dispatches stop this long after the caller arrived; the room then shows
+    `unavailable` and the page offers the clinic's number."""
+    dispatch_backoff_initial_seconds: float = Field(default=1.0, gt=0, le=60)
+    """First backoff between re-dispatches (doubling)."""
+    dispatch_backoff_max_seconds: float = Field(default=8.0, gt=0, le=300)
+    """Longest backoff between re-dispatches."""
+    dispatch_watchdog_tick_seconds: float = Field(default=0.5, gt=0, le=10)
+    """The leader's pass interval."""
+    dispatch_leader_ttl_seconds: float = Field(default=5.0, gt=0, le=120)
+    """How long a dead leader's lease blocks the other replicas."""
+
     _split = field_validator(
         "clinic_ids",
         "cors_allow_origins",
@@ -181,6 +206,13 @@ class Settings(BaseSettings):
                 f"each TOKEN_SERVICE_API_KEYS entry must have {MIN_API_KEY_CHARS}+ characters"
             )
         return value
+
+    @property
+    def livekit_server_api_url(self) -> str:
+        """LIVEKIT_API_URL, else LIVEKIT_URL with ws(s) turned into http(s)."""
+        if self.livekit_api_url:
+            return self.livekit_api_url
+        return "http" + self.livekit_url.removeprefix("ws")
 
     @property
     def token_ttl(self) -> timedelta:

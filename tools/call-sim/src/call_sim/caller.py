@@ -49,6 +49,7 @@ FRAME_SECONDS = BLOCK_SECONDS * BLOCKS_PER_FRAME
 AGENT_STATE_ATTRIBUTE = "lk.agent.state"
 SESSION_TOPIC = "lk.agent.session"
 AGENT_JOIN_TIMEOUT_SECONDS = 30.0
+NO_RECEPTIONIST = "no receptionist joined"
 MAX_REPLY_SECONDS = 90.0
 _MIC_QUEUE_MS = 100
 
@@ -380,7 +381,7 @@ class Caller:
             await asyncio.wait_for(self._agent_joined.wait(), AGENT_JOIN_TIMEOUT_SECONDS)
         except TimeoutError:
             raise RuntimeError(
-                f"no receptionist joined within {AGENT_JOIN_TIMEOUT_SECONDS:.0f} s"
+                f"{NO_RECEPTIONIST} within {AGENT_JOIN_TIMEOUT_SECONDS:.0f} s"
             ) from None
         assert record.agent_joined_at is not None
         record.greeting_audio_at = await self._wait_for_onset(record.agent_joined_at)

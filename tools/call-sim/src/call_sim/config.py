@@ -56,21 +56,32 @@ class Settings(BaseSettings):
     # the agent worker under test (anything else it reads can be exported as usual)
     silence_timeout_seconds: float = Field(default=12.0, gt=0)
     """The worker's `SILENCE_TIMEOUT_SECONDS`."""
-    num_idle_processes: int = Field(default=1, ge=0)
+    max_calls_per_worker: int = Field(default=4, ge=1)
+    """The worker's `MAX_CALLS_PER_WORKER`."""
+    num_idle_processes: int | None = Field(
+        default=None, ge=0, json_schema_extra={"doc_default": "one per call"}
+    )
     """The worker's `NUM_IDLE_PROCESSES`."""
+    workers: int = Field(default=1, ge=1, le=8)
+    """How many agent workers the stack runs (each with its own health and metrics port)."""
     job_executor: Literal["process", "thread"] = "process"
     """The worker's `JOB_EXECUTOR`: one process per call, or calls as threads of one
     process."""
-    load_threshold: float = Field(default=100.0, gt=0)
-    """The worker's `LOAD_THRESHOLD`. Its default load function measures the whole machine's
-    CPU, and here one machine also runs the callers, the SFU and provider-sim: the production
-    0.7 would make the worker refuse calls because of the simulator's own CPU (LiveKit does
-    not retry the dispatch, so the caller is left alone in the room). Never full by
-    default."""
-    livekit_agent_target_load: float = Field(default=1.0, gt=0)
-    """The LiveKit server's own gate on the load the worker reports (`agents.target_load`,
-    0.7 by default; see docs/latency.md). 1.0 leaves only its built-in "not at 100 % CPU"
-    rule."""
+    cpu_load_limit: float = Field(default=100.0, gt=0)
+    """The worker's `CPU_LOAD_LIMIT`. It measures the whole machine, and here one machine
+    also runs the callers, the SFU and provider-sim, so it would make the worker refuse
+    calls because of the simulator's own CPU: off by default (above 1)."""
+    livekit_agent_target_load: float = Field(default=0.7, gt=0)
+    """The LiveKit server's `agents.target_load`: it routes a job only to workers reporting
+    less. The production default, which the worker's load is scaled to."""
+    token_services: int = Field(default=1, ge=1, le=4)
+    """Token-service replicas (sharing Redis; one of them leads the dispatch watchdog)."""
+    dispatch_grace_seconds: float = Field(default=3.0, gt=0)
+    """The token service's `DISPATCH_GRACE_SECONDS`."""
+    dispatch_retry_window_seconds: float = Field(default=45.0, gt=0)
+    """The token service's `DISPATCH_RETRY_WINDOW_SECONDS`."""
+    dispatch_backoff_max_seconds: float = Field(default=4.0, gt=0)
+    """The token service's `DISPATCH_BACKOFF_MAX_SECONDS`."""
 
     # provider-sim: modes and the fixed latencies of the simulated providers
     stt_mode: SttMode = Field(

@@ -141,7 +141,8 @@ def bench_header(job_executor: str) -> str:
     return "\n".join(
         [
             heading(f"Concurrent calls against one agent worker (JOB_EXECUTOR={job_executor})"),
-            f"  {'N':>3} {'fail':>4} {'turns':>5} {'e2e p50':>8} {'added p50':>9} {'p95':>5}"
+            f"  {'N':>3} {'fail':>4} {'alone':>5} {'turns':>5} {'e2e p50':>8}"
+            f" {'added p50':>9} {'p95':>5}"
             f" {'Δp95':>5} {'in':>4} {'agent':>5} {'out':>4} {'worker cores':>12}"
             f" {'cores/call':>10} {'PSS MB/call':>11}"
             f" {'RSS MB/call':>11} {'callers':>7} {'SFU':>5} {'sim':>5} {'load':>5}",
@@ -152,7 +153,8 @@ def bench_header(job_executor: str) -> str:
 def bench_row(level: Mapping[str, Any]) -> str:
     load = level["peak_worker_load"]
     return (
-        f"  {level['calls']:>3} {level['failed']:>4} {level['turns']:>5}"
+        f"  {level['calls']:>3} {level['failed']:>4}"
+        f" {level.get('callers_without_receptionist', 0):>5} {level['turns']:>5}"
         f" {_ms(level['e2e_p50_ms']):>8} {_ms(level['added_p50_ms']):>9}"
         f" {_ms(level['added_p95_ms']):>5} {_ms(level['added_p95_increase_ms']):>5}"
         f" {_ms(level['caller_to_stt_p50_ms']):>4} {_ms(level['agent_p50_ms']):>5}"

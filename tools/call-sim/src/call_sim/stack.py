@@ -1,5 +1,5 @@
 """Starts and stops the whole local stack on loopback: Redis, scheduling-api, token-service,
-provider-sim, livekit-server and one agent worker.
+provider-sim, livekit-server and one agent worker (or `CALL_SIM_WORKERS` of them).
 
 Every component is a real process started from its console script (or binary) on a free
 port of 127.0.0.1, in its own process group, with its output in `<workdir>/logs/`. Each is
@@ -202,13 +202,22 @@ def _redis_ping(port: int) -> Callable[[], bool]:
 
 
 def livekit_loopback_config(
-    http_port: int, udp_port: int, api_key: str, secret: str, *, agent_target_load: float
+    http_port: int,
+    udp_port: int,
+    api_key: str,
+    secret: str,
+    *,
+    agent_target_load: float,
+    webhook_urls: list[str] | None = None,
 ) -> str:
     """Everything on 127.0.0.1: bind, advertised ICE address, STUN (see REFERENCE.md).
 
     `agents.target_load`: the server dispatches a job only to a worker whose reported load
     (its machine's CPU, 0..1) is below this (default 0.7), independently of the worker's
     own LOAD_THRESHOLD, and never retries a refused dispatch.
+
+    `webhook`: the server posts room and participant events there, signed with `api_key`
+    (the token service's dispatch watchdog listens).
     """
     config = {
         "port": http_port,
@@ -226,6 +235,8 @@ def livekit_loopback_config(
         "agents": {"target_load": agent_target_load},
         "logging": {"level": "info"},
     }
+    if webhook_urls:
+        config["webhook"] = {"api_key": api_key, "urls": webhook_urls}
     return json.dumps(config, indent=2)
 
 
@@ -290,6 +301,11 @@ class Stack:
             "worker-health": port("worker-health"),
             "worker-metrics": port("worker-metrics"),
         }
+        for number in range(2, settings.token_services + 1):
+            self.ports[f"token-service-{number}"] = free_port()
+        for number in range(2, settings.workers + 1):
+            self.ports[f"worker-health-{number}"] = free_port()
+            self.ports[f"worker-metrics-{number}"] = free_port()
         base = f"http://{LOOPBACK}"
         self.urls = StackUrls(
             scheduling_api=f"{base}:{self.ports['scheduling-api']}",
@@ -343,8 +359,8 @@ class Stack:
             return
         self._stopped = True
         running = [c for c in reversed(list(self.components.values())) if c.running()]
-        first = [c for c in running if c.name == "agent-worker"]
-        rest = [c for c in running if c.name != "agent-worker"]
+        first = [c for c in running if c.name in self.worker_names]
+        rest = [c for c in running if c.name not in self.worker_names]
         for group in (first, rest):
             for component in group:
                 component.signal_stop()
@@ -373,6 +389,31 @@ class Stack:
         worker = self.components.get("agent-worker")
         return worker.pid if worker is not None else None
 
+    @property
+    def worker_names(self) -> list[str]:
+        """`agent-worker`, then `agent-worker-2`... (`CALL_SIM_WORKERS`)."""
+        return ["agent-worker"] + [
+            f"agent-worker-{number}" for number in range(2, self.settings.workers + 1)
+        ]
+
+    @property
+    def token_service_names(self) -> list[str]:
+        """`token-service`, then `token-service-2`... (`CALL_SIM_TOKEN_SERVICES` replicas
+        sharing Redis, each receiving LiveKit's webhooks)."""
+        return ["token-service"] + [
+            f"token-service-{number}" for number in range(2, self.settings.token_services + 1)
+        ]
+
+    def service_url(self, name: str) -> str:
+        return f"http://{LOOPBACK}:{self.ports[name]}"
+
+    def worker_urls(self, name: str) -> tuple[str, str]:
+        """The health server and the /metrics URL of one worker."""
+        suffix = name.removeprefix("agent-worker")
+        health = self.ports[f"worker-health{suffix}"]
+        metrics = self.ports[f"worker-metrics{suffix}"]
+        return f"http://{LOOPBACK}:{health}", f"http://{LOOPBACK}:{metrics}/metrics"
+
     # ---- the plan -------------------------------------------------------------------------
 
     def _log(self, name: str) -> Path:
@@ -382,10 +423,11 @@ class Stack:
         return {**os.environ, **extra}
 
     def _plan(self) -> list[Component]:
-        plan = [self._redis(), self._scheduling_api(), self._livekit(), self._token_service()]
+        plan = [self._redis(), self._scheduling_api(), self._livekit()]
+        plan.extend(self._token_service(name) for name in self.token_service_names)
         if not self.real_providers:
             plan.append(self._provider_sim())
-        plan.append(self._agent_worker())
+        plan.extend(self._agent_worker(name) for name in self.worker_names)
         return plan
 
     def _redis(self) -> Component:
@@ -453,6 +495,10 @@ class Stack:
                 self.livekit_api_key,
                 self.livekit_secret,
                 agent_target_load=self.settings.livekit_agent_target_load,
+                webhook_urls=[
+                    f"http://{LOOPBACK}:{self.ports[name]}/v1/livekit/webhook"
+                    for name in self.token_service_names
+                ],
             )
         )
         return Component(
@@ -464,11 +510,17 @@ class Stack:
             address=self.urls.livekit_ws,
         )
 
-    def _token_service(self) -> Component:
+    def _token_service(self, name: str) -> Component:
+        address = self.service_url(name)
+        s = self.settings
         env = {
             "HOST": LOOPBACK,
-            "PORT": str(self.ports["token-service"]),
+            "PORT": str(self.ports[name]),
             "LIVEKIT_URL": self.urls.livekit_ws,
+            "LIVEKIT_API_URL": self.urls.livekit_http,
+            "DISPATCH_GRACE_SECONDS": str(s.dispatch_grace_seconds),
+            "DISPATCH_RETRY_WINDOW_SECONDS": str(s.dispatch_retry_window_seconds),
+            "DISPATCH_BACKOFF_MAX_SECONDS": str(s.dispatch_backoff_max_seconds),
             "LIVEKIT_API_KEY": self.livekit_api_key,
             "LIVEKIT_API_SECRET": self.livekit_secret,
             "AGENT_NAME": self.agent_name,
@@ -483,12 +535,12 @@ class Stack:
         if self.options.web_client and (web_dir / "index.html").is_file():
             env["WEB_CLIENT_DIR"] = str(web_dir)
         return Component(
-            name="token-service",
+            name=name,
             argv=[str(_VENV_BIN / "token-service")],
             env=self._env(env),
-            log_path=self._log("token-service"),
-            ready=_http_ok(f"{self.urls.token_service}/readyz"),
-            address=self.urls.token_service,
+            log_path=self._log(name),
+            ready=_http_ok(f"{address}/readyz"),
+            address=address,
         )
 
     def sim_latency_env(self) -> dict[str, str]:
@@ -530,8 +582,9 @@ class Stack:
             address=self.urls.provider_sim,
         )
 
-    def worker_env(self) -> dict[str, str]:
-        metrics_dir = self.workdir / "prometheus"
+    def worker_env(self, name: str = "agent-worker") -> dict[str, str]:
+        suffix = name.removeprefix("agent-worker")
+        metrics_dir = self.workdir / f"prometheus{suffix}"
         metrics_dir.mkdir(exist_ok=True)
         env = {
             "LIVEKIT_URL": self.urls.livekit_ws,
@@ -540,16 +593,18 @@ class Stack:
             "AGENT_NAME": self.agent_name,
             "SCHEDULING_API_URL": self.urls.scheduling_api,
             "SCHEDULING_API_TOKEN": self.scheduling_token,
-            "HEALTH_PORT": str(self.ports["worker-health"]),
-            "PROMETHEUS_PORT": str(self.ports["worker-metrics"]),
+            "HEALTH_PORT": str(self.ports[f"worker-health{suffix}"]),
+            "PROMETHEUS_PORT": str(self.ports[f"worker-metrics{suffix}"]),
             "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
             "SILENCE_TIMEOUT_SECONDS": str(self.settings.silence_timeout_seconds),
-            "NUM_IDLE_PROCESSES": str(self.settings.num_idle_processes),
+            "MAX_CALLS_PER_WORKER": str(self.settings.max_calls_per_worker),
+            "CPU_LOAD_LIMIT": str(self.settings.cpu_load_limit),
             "JOB_EXECUTOR": self.settings.job_executor,
-            "LOAD_THRESHOLD": str(self.settings.load_threshold),
             "DRAIN_TIMEOUT_SECONDS": "10",
             "LOG_LEVEL": "INFO",
         }
+        if self.settings.num_idle_processes is not None:
+            env["NUM_IDLE_PROCESSES"] = str(self.settings.num_idle_processes)
         if not self.real_providers:
             sim = f"{LOOPBACK}:{self.ports['provider-sim']}"
             env |= {
@@ -562,23 +617,24 @@ class Stack:
             }
         return env | self.options.extra_worker_env
 
-    def _agent_worker(self) -> Component:
+    def _agent_worker(self, name: str) -> Component:
+        health, metrics = self.worker_urls(name)
         return Component(
-            name="agent-worker",
+            name=name,
             argv=[str(_VENV_BIN / "agent-worker"), "start"],
-            env=self._env(self.worker_env()),
-            log_path=self._log("agent-worker"),
-            ready=self._worker_registered,
-            address=f"{self.urls.worker_health}  metrics {self.urls.worker_metrics}",
+            env=self._env(self.worker_env(name)),
+            log_path=self._log(name),
+            ready=lambda: self._worker_registered(health, metrics),
+            address=f"{health}  metrics {metrics}",
         )
 
-    def _worker_registered(self) -> bool:
+    def _worker_registered(self, health_url: str, metrics_url: str) -> bool:
         """Healthy (connected to LiveKit) and at least one job process warm, if asked for."""
-        if httpx.get(self.urls.worker_health + "/", timeout=1.0).status_code != 200:
+        if httpx.get(health_url + "/", timeout=1.0).status_code != 200:
             return False
         if self.settings.num_idle_processes == 0 or self.settings.job_executor == "thread":
             return True  # thread runners warm up inside the worker process, uncounted
-        metrics = httpx.get(self.urls.worker_metrics, timeout=1.0).text
+        metrics = httpx.get(metrics_url, timeout=1.0).text
         for line in metrics.splitlines():
             if line.startswith("lk_agents_child_process_count"):
                 return float(line.rsplit(" ", 1)[1]) >= 1

@@ -1,0 +1,89 @@
+"""`POST /v1/livekit/webhook`: LiveKit's room and participant events, signed with the API
+key (a JWT in `Authorization` carrying the body's SHA-256). The watchdog only learns which
+rooms to watch from them; what it does is decided from ListParticipants, so a lost or
+repeated webhook costs nothing but a later look."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from livekit import api
+from livekit.protocol.models import DisconnectReason, ParticipantInfo
+from livekit.protocol.webhook import WebhookEvent
+
+from token_service.watchdog.store import RoomRegistry
+
+logger = logging.getLogger("token_service.watchdog")
+router = APIRouter()
+WEBHOOK_PATH = "/v1/livekit/webhook"
+MAX_BODY_BYTES = 64 * 1024
+_CALLER_KINDS = {ParticipantInfo.Kind.STANDARD, ParticipantInfo.Kind.SIP}
+_AGENT = ParticipantInfo.Kind.AGENT
+# an agent leaving for these reasons ended the call itself, or the room went away
+_AGENT_ENDED_CALL = {
+    DisconnectReason.CLIENT_INITIATED,
+    DisconnectReason.ROOM_DELETED,
+    DisconnectReason.ROOM_CLOSED,
+    DisconnectReason.PARTICIPANT_REMOVED,
+}
+
+
+@dataclass(frozen=True)
+class WebhookContext:
+    receiver: api.WebhookReceiver
+    registry: RoomRegistry
+    grace_seconds: float
+
+
+def _error(status: int, reason: str) -> JSONResponse:
+    return JSONResponse({"error": reason}, status_code=status)
+
+
+@router.post(WEBHOOK_PATH)
+async def livekit_webhook(request: Request) -> JSONResponse:
+    context: WebhookContext | None = getattr(request.app.state, "webhooks", None)
+    if context is None:
+        return _error(404, "the dispatch watchdog is off (DISPATCH_WATCHDOG_ENABLED=false)")
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        return _error(413, f"webhook body larger than {MAX_BODY_BYTES} bytes")
+    authorization = request.headers.get("authorization", "")
+    if not authorization:
+        return _error(401, "missing Authorization: LiveKit signs webhooks with the API key")
+    try:
+        event = context.receiver.receive(body.decode("utf-8"), authorization)
+    except Exception:  # bad signature, wrong key, body hash mismatch, or not JSON
+        return _error(401, "webhook signature or body did not verify against the API key")
+    await _track(context, event)
+    return JSONResponse({"status": "ok"})
+
+
+async def _track(context: WebhookContext, event: WebhookEvent) -> None:
+    room = event.room.name
+    if not room:
+        return
+    now = time.time()
+    if event.event == "room_started" or (
+        event.event == "participant_joined" and event.participant.kind in _CALLER_KINDS
+    ):
+        await context.registry.track(room, now, now + context.grace_seconds)
+    elif event.event == "participant_joined" and event.participant.kind == _AGENT:
+        await context.registry.agent_joined(room)
+    elif (
+        event.event == "participant_left"
+        and event.participant.kind == _AGENT
+        and event.participant.disconnect_reason not in _AGENT_ENDED_CALL
+    ):
+        # the receptionist vanished (its worker was killed, its node lost): the caller may
+        # still be there; the next look dispatches a resumed receptionist
+        logger.warning(
+            "receptionist lost mid-call",
+            extra={
+                "fields": {"reason": DisconnectReason.Name(event.participant.disconnect_reason)}
+            },
+        )
+        await context.registry.agent_lost(room, now)
