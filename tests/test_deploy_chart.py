@@ -14,7 +14,6 @@ import functools
 import hashlib
 import json
 import re
-import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -426,21 +425,22 @@ def test_service_monitors_carry_the_configured_labels(
 
 
 def readme_install_sets() -> list[str]:
-    """The `--set` arguments of the documented `helm install` command, with each
-    `<placeholder>` replaced by a name made from its words."""
-    for readme in (REPO_ROOT / "deploy" / "README.md", REPO_ROOT / "README.md"):
-        # Fenced blocks are the odd-numbered pieces between ``` lines.
-        blocks = re.split(r"^```.*$", readme.read_text(), flags=re.M)[1::2]
-        for block in blocks:
-            joined = re.sub(r"\\\n\s*", " ", block)
-            for line in joined.splitlines():
-                if re.match(r"\s*helm install ", line):
-                    line = re.sub(
-                        r"<([^>]+)>", lambda m: re.sub(r"\W+", "-", m[1]).strip("-"), line
-                    )
-                    words = shlex.split(line, comments=True)
-                    return [words[i + 1] for i, word in enumerate(words) if word == "--set"]
-    pytest.fail("no `helm install` command in README.md or deploy/README.md")
+    """The `--set` arguments of deploy/README.md's `helm install`, as bash expands them
+    with the README's own operator settings (the blocks the cluster test runs)."""
+    text = (REPO_ROOT / "deploy" / "README.md").read_text()
+
+    def block(marker: str) -> str:
+        match = re.search(rf"<!-- {marker}:start -->\s*```bash\n(.*?)```", text, re.S)
+        assert match, f"deploy/README.md lost its ```bash block marked {marker}"
+        return match[1]
+
+    install = re.sub(r"\\\n\s*", " ", block("install-commands"))
+    (command,) = [line for line in install.splitlines() if line.startswith("helm install ")]
+    print_arguments = "helm() { printf '%s\\0' \"$@\"; }"
+    script = "\n".join([block("operator-settings"), print_arguments, command])
+    run = subprocess.run(["bash", "-c", script], capture_output=True, check=True, text=True)
+    words = run.stdout.split("\0")
+    return [words[i + 1] for i, word in enumerate(words) if word == "--set"]
 
 
 def test_readme_install_command_labels_the_alerts_for_kube_prometheus_stack() -> None:
