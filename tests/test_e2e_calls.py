@@ -86,15 +86,19 @@ def thread_stack(
     call_stack_launcher: Callable[..., AbstractContextManager[Any]],
 ) -> Iterator[Any]:
     """The same system with the worker's calls as threads of one process
-    (`JOB_EXECUTOR=thread`), started only for the test below."""
+    (`JOB_EXECUTOR=thread`) and the `fast` provider profile, started only for the test
+    below (the session's stack runs every scenario with the `typical` one)."""
     workdir = tmp_path_factory.mktemp("thread-stack")
-    with call_stack_launcher(workdir, job_executor="thread") as stack:
+    with call_stack_launcher(workdir, job_executor="thread", provider_profile="fast") as stack:
         yield stack
 
 
-async def test_booking_call_with_the_thread_executor(thread_stack: Any) -> None:
+async def test_booking_call_with_the_thread_executor_and_fast_providers(
+    thread_stack: Any,
+) -> None:
     """Calls as threads share one process: the booking lands, and the job's stage metrics
-    reach the same /metrics as with one process per call."""
+    reach the same /metrics as with one process per call. The providers play the `fast`
+    profile, and the call still books."""
     runner = ScenarioRunner(
         thread_stack, thread_stack.settings, CallerVoice.load(), thread_stack.console
     )
@@ -102,6 +106,9 @@ async def test_booking_call_with_the_thread_executor(thread_stack: Any) -> None:
     report = await runner.run(scenario)
     failed = [check for check in report["checks"] if not check["passed"]]
     assert not failed, f"booking failed with JOB_EXECUTOR=thread:\n{render.full(report)}"
+    assert "`fast` profile" in report["providers"]
+    assert report["provider_latencies_ms"]["llm_ttft"] == pytest.approx(150.0)
+    assert report["provider_latencies_ms"]["stt_endpointing"] == pytest.approx(100.0)
     expected = scenario.expect.bookings[0]
     stored = _bookings(thread_stack, scenario.clinic, expected.patient_phone)
     assert any(booking["status"] == expected.status for booking in stored), stored

@@ -121,3 +121,13 @@ def test_percentile_interpolates() -> None:
     assert percentile([10.0], 0.95) == 10.0
     assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == pytest.approx(2.5)
     assert percentile([float(v) for v in range(1, 101)], 0.95) == pytest.approx(95.05)
+
+
+def test_a_turn_the_agent_answers_without_an_llm_waits_for_the_commit_and_the_tts() -> None:
+    detection = TurnDetection()
+    committed = max(detection.vad_min_silence, detection.endpointing_min_delay, 0.3)
+    assert first_audio_at(SIM, detection, []) == pytest.approx(committed + SIM.tts_ttfb)
+    split = breakdown(0.9, SIM, detection, [])
+    assert split is not None
+    assert split.llm_ms == 0
+    assert split.providers_ms == pytest.approx((0.3 + SIM.tts_ttfb) * 1000)

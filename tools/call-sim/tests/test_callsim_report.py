@@ -7,7 +7,7 @@ from call_sim import catalog
 from call_sim.caller import CallRecord, TurnResult
 from call_sim.latency import ProviderProfile, TurnDetection
 from call_sim.report import analyse_turns
-from call_sim.session_events import AGENT, CALLER, AgentRecord, Utterance
+from call_sim.session_events import AGENT, CALLER, AgentRecord, ToolCall, Utterance
 
 PROFILE = ProviderProfile(0.2, 0.1, 0.3, 0.0125, 0.12)
 WALL = 1_000_000.0  # the caller's monotonic 0 on the agent's wall clock
@@ -71,3 +71,26 @@ def test_without_a_final_transcript_time_the_legs_are_unknown() -> None:
     )
     assert analysis.inbound_ms is None
     assert analysis.agent_ms is None
+
+
+def test_a_yes_the_turn_hook_answered_counts_no_llm_round_and_only_the_commit_and_tts() -> None:
+    scenario = catalog.load("booking")
+    yes = scenario.turns[2]
+    turn = TurnResult(2, yes.caller, 2.0, 8.0, 10.0, agent_audio_at=11.0)
+    heard = Utterance(CALLER, yes.caller, WALL + 10.5, WALL + 8.1, WALL + 10.1)
+    commit = ToolCall("book_appointment", "{}", "Booked.", False, WALL + 10.7, by_turn_hook=True)
+    confirmation = Utterance(AGENT, "You're all set.", WALL + 10.9, WALL + 10.95, None)
+    [analysis] = analyse_turns(
+        scenario,
+        CallRecord(wall_offset=WALL, turns=[turn]),
+        AgentRecord([heard, confirmation], [commit]),
+        wall_offset=WALL,
+        profile=PROFILE,
+        detection=TurnDetection(),
+    )
+    assert analysis.llm_rounds == 0
+    assert analysis.as_dict()["llm_rounds"] == 0
+    split = analysis.breakdown
+    assert split is not None
+    assert split.llm_ms == 0
+    assert split.ideal_ms == pytest.approx((0.5 + 0.12) * 1000)  # turn commit + TTS

@@ -21,6 +21,10 @@ SELF_SPEAKING_TOOLS = {
     "confirm_booking_details",
     "confirm_reschedule_details",
     "confirm_cancellation_details",
+    # made by the turn hook on a clear yes to the read-back, which speaks the confirmation
+    "book_appointment",
+    "reschedule_appointment",
+    "cancel_appointment",
 }
 PROVIDER_SIM_TOP_LEVEL = {"name", "description", "fallback_reply", "greeting", "turns"}
 
@@ -46,8 +50,9 @@ def test_packaged_scenario_hands_provider_sim_only_its_own_format(name: str) -> 
 def test_every_turn_of_a_packaged_scenario_gets_a_spoken_reply(name: str) -> None:
     """A turn whose script never speaks would leave the caller waiting for a reply.
 
-    The receptionist's confirm tools speak their read-back themselves, so a turn that ends
-    with one of them needs no scripted `say`.
+    The receptionist's confirm tools speak their read-back themselves, and its turn hook
+    commits on the yes to it and speaks the confirmation, so a turn that ends with one of
+    those tools needs no scripted `say`.
     """
     for turn in catalog.load(name).turns:
         last = turn.model[-1]

@@ -7,6 +7,7 @@ from call_sim.session_events import (
     AGENT,
     CALLER,
     heard_between,
+    llm_rounds_before,
     read_agent_record,
     reply_after,
     timestamp,
@@ -100,3 +101,43 @@ def test_turns_are_paired_by_time() -> None:
     assert reply is not None
     assert reply.text == "I can offer Saturday."
     assert reply_after(record, stopped, stopped + 0.5) is None  # the next turn began first
+
+
+def _tools(at: float, *call_ids: str) -> dict:
+    return {
+        "createdAt": f"2026-11-26T00:00:{at:06.3f}Z",
+        "functionToolsExecuted": {
+            "functionCalls": [{"callId": c, "name": "t", "arguments": "{}"} for c in call_ids],
+            "functionCallOutputs": [{"callId": c, "name": "t"} for c in call_ids],
+        },
+    }
+
+
+def _reply(at: float, *, by_llm: bool) -> dict:
+    metrics = {"startedSpeakingAt": f"2026-11-26T00:00:{at:06.3f}Z"}
+    if by_llm:
+        metrics["llmNodeTtft"] = 0.3
+    return {
+        "conversationItemAdded": {
+            "item": {
+                "message": {"role": "ASSISTANT", "content": [{"text": "x"}], "metrics": metrics}
+            }
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("events", "rounds", "hook"),
+    [
+        ([_tools(11, "c1", "c2"), _reply(12, by_llm=True)], 2, False),  # tool batch + speaking
+        ([_tools(11, "c1"), _reply(12, by_llm=False)], 1, False),  # a tool spoke (read-back)
+        ([_tools(11, "commit_u1"), _reply(12, by_llm=False)], 0, True),  # the turn hook spoke
+        ([_tools(11, "commit_u1"), _reply(12, by_llm=True)], 1, True),  # hook failed, LLM spoke
+        ([_reply(12, by_llm=True), _tools(13, "c3")], 1, False),  # end_call after speaking
+    ],
+)
+def test_llm_rounds_the_caller_waited_for(events, rounds: int, hook: bool) -> None:
+    record = read_agent_record(events)
+    reply = record.said_by(AGENT)[0]
+    start = timestamp("2026-11-26T00:00:10.000Z")
+    assert llm_rounds_before(record, reply, start, reply.started_speaking_at) == (rounds, hook)

@@ -161,3 +161,14 @@ def test_a_component_dies_with_the_process_that_started_it(tmp_path: Path) -> No
         assert not _alive(sleeper), "the component outlived the process that started it"
     finally:
         launcher.kill()
+
+
+def test_provider_sim_gets_the_profile_and_only_the_latencies_set_on_their_own(
+    tmp_path: Path,
+) -> None:
+    fast = Stack(Settings(workdir=tmp_path, provider_profile="fast")).sim_latency_env()
+    assert fast["SIM_PROVIDER_PROFILE"] == "fast"
+    assert "SIM_LLM_TTFT_MS" not in fast  # provider-sim takes the profile's figure
+    typical = Stack(Settings(workdir=tmp_path, llm_ttft_ms=250)).sim_latency_env()
+    assert typical["SIM_PROVIDER_PROFILE"] == "typical"
+    assert typical["SIM_LLM_TTFT_MS"] == "250.0"

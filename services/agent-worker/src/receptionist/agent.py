@@ -10,14 +10,16 @@ the API's ids.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Literal, TypeVar
 from zoneinfo import ZoneInfo
 
-from livekit.agents import RunContext, ToolError, function_tool, llm
-from livekit.agents.voice.events import ConversationItemAddedEvent
+from livekit.agents import RunContext, StopResponse, ToolError, function_tool, llm
+from livekit.agents.voice.events import ConversationItemAddedEvent, FunctionToolsExecutedEvent
 
 from . import prompts, tool_texts
 from .approval import Approval, ConfirmationRequired
@@ -68,6 +70,14 @@ EMERGENCY_SEARCH_DAYS = 7
 SLOT_LIMIT = 40
 RECHECK_DAYS = 2
 RECHECK_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class Committed:
+    """A change made: what the model is told, and the confirmation the turn hook speaks."""
+
+    for_model: str
+    spoken: str
 
 
 class Receptionist(FrontDesk):
@@ -238,29 +248,7 @@ class Receptionist(FrontDesk):
         if (done := self._already_booked(details)) is not None:
             return self._counted_as_done(done)
         self._authorize(details)
-        outcome: BookingOutcome = await self._commit_change(
-            context,
-            details,
-            lambda: self.scheduling.create_booking(
-                self.clinic_id,
-                slot_id=details.slot_id,
-                patient_name=details.patient_name,
-                patient_phone=details.patient_phone,
-                idempotency_key=self._idempotency_key(details),
-            ),
-            outcome="created",
-        )
-        self._booked[details.slot_id] = outcome.booking
-        if outcome.already_booked:
-            done = self._already_booked(details)
-            assert done is not None
-            return self._counted_as_done(done)
-        when = spoken_datetime(outcome.booking.start, self._tz, self._today())
-        return (
-            f"Booked. Tell the caller their {details.appointment_type_name.lower()} with "
-            f"{outcome.booking.provider_name} on {when} is confirmed, and ask if there is "
-            "anything else."
-        )
+        return (await self._book(context, details)).for_model
 
     # ---- existing appointments ----------------------------------------------------------
 
@@ -328,21 +316,7 @@ class Receptionist(FrontDesk):
             return self._counted_as_done(done)
         details = self._reschedule_details(appointment, option)
         self._authorize(details)
-        moved: Booking = await self._commit_change(
-            context,
-            details,
-            lambda: self.scheduling.reschedule_booking(
-                self.clinic_id,
-                details.booking_id,
-                slot_id=details.new_slot_id,
-                idempotency_key=self._idempotency_key(details),
-            ),
-            outcome="rescheduled",
-        )
-        self._refs.replace_booking(appointment, moved)
-        self._booked = {k: b for k, b in self._booked.items() if b.booking_id != details.booking_id}
-        when = spoken_datetime(moved.start, self._tz, self._today())
-        return f"Moved. Tell the caller their appointment is now on {when}."
+        return (await self._move(context, details)).for_model
 
     @function_tool
     @measured
@@ -372,19 +346,7 @@ class Receptionist(FrontDesk):
             return self._counted_as_done(done)
         details = self._cancellation_details(appointment)
         self._authorize(details)
-        cancelled: Booking = await self._commit_change(
-            context,
-            details,
-            lambda: self.scheduling.cancel_booking(
-                self.clinic_id, details.booking_id, reason="cancelled by caller by phone"
-            ),
-            outcome="cancelled",
-        )
-        self._refs.replace_booking(appointment, cancelled)
-        self._booked = {k: b for k, b in self._booked.items() if b.booking_id != details.booking_id}
-        policy = self.profile.policies.get("cancellation")
-        mention = f" If it fits, mention the cancellation policy: {policy}" if policy else ""
-        return f"Cancelled. Tell the caller it is cancelled and offer to book a new time.{mention}"
+        return (await self._cancel(context, details)).for_model
 
     # ---- helpers ------------------------------------------------------------------------
 
@@ -528,6 +490,171 @@ class Receptionist(FrontDesk):
             reply_required=False,
         )
 
+    async def on_user_turn_completed(
+        self, turn_ctx: llm.ChatContext, new_message: llm.ChatMessage
+    ) -> None:
+        """Commit on the caller's clear yes to the read-back, without an LLM round.
+
+        The approval rule decides (the same rule the tools ask). On the yes, the change goes
+        through the tools' own commit path and the confirmation is spoken from a template;
+        the model's context gets the caller's words and the commit as the tool call it would
+        have made, with its output. `StopResponse` then skips the LLM reply for this turn.
+        If the commit fails, the model finds the failed tool call in its context and replies
+        as usual, as if it had called the tool itself.
+        """
+        approved = self._approval.caller_turn(
+            new_message.text_content or "", turn_id=new_message.id
+        )
+        if approved is None:
+            return
+        call = self._commit_call(approved, new_message.id)
+        try:
+            committed = await self._commit_approved(approved)
+        except ToolError as failed:
+            output = self._commit_output(call, str(failed), is_error=True)
+            turn_ctx.items.extend([call, output])  # this turn's reply reads it
+            # later turns too; the framework inserts the caller's turn before it (by time)
+            await self._remember(call, output)
+            return
+        output = self._commit_output(
+            call, f"{committed.for_model} {tool_texts.already_said(committed.spoken)}"
+        )
+        # what the framework skips on `StopResponse`: the caller's turn in the model's
+        # context and in the session's history (telemetry measures `end_to_end` from it,
+        # transcripts read it); LiveKit Agents 1.8.9 records a committed turn this way
+        await self._remember(new_message, call, output)
+        self.session._conversation_item_added(new_message)
+        self.session.say(committed.spoken)
+        raise StopResponse()
+
+    def _commit_call(self, details: ChangeDetails, turn_id: str) -> llm.FunctionCall:
+        """The commit tool call the model would have made for `details`."""
+        arguments: dict[str, str]
+        if isinstance(details, BookingDetails):
+            name = "book_appointment"
+            arguments = {
+                "option": self._refs.slot_ref(details.slot_id) or "",
+                "patient_name": details.patient_name,
+                "patient_phone": details.patient_phone,
+            }
+        elif isinstance(details, RescheduleDetails):
+            name = "reschedule_appointment"
+            arguments = {
+                "appointment": self._refs.booking_ref(details.booking_id) or "",
+                "option": self._refs.slot_ref(details.new_slot_id) or "",
+            }
+        else:
+            name = "cancel_appointment"
+            arguments = {"appointment": self._refs.booking_ref(details.booking_id) or ""}
+        return llm.FunctionCall(
+            call_id=f"commit_{turn_id}",
+            name=name,
+            arguments=json.dumps(arguments, ensure_ascii=False),
+        )
+
+    def _commit_output(
+        self, call: llm.FunctionCall, output: str, *, is_error: bool = False
+    ) -> llm.FunctionCallOutput:
+        result = llm.FunctionCallOutput(
+            call_id=call.call_id, name=call.name, output=output, is_error=is_error
+        )
+        self.session.emit(
+            "function_tools_executed",
+            FunctionToolsExecutedEvent(function_calls=[call], function_call_outputs=[result]),
+        )
+        return result
+
+    async def _remember(self, *items: llm.ChatItem) -> None:
+        context = self.chat_ctx.copy()
+        context.items.extend(items)
+        await self.update_chat_ctx(context)
+
+    async def _commit_approved(self, details: ChangeDetails) -> Committed:
+        if isinstance(details, BookingDetails):
+            return await self._book(None, details)
+        if isinstance(details, RescheduleDetails):
+            return await self._move(None, details)
+        return await self._cancel(None, details)
+
+    async def _book(self, context: RunContext[None] | None, details: BookingDetails) -> Committed:
+        outcome: BookingOutcome = await self._commit_change(
+            context,
+            details,
+            lambda: self.scheduling.create_booking(
+                self.clinic_id,
+                slot_id=details.slot_id,
+                patient_name=details.patient_name,
+                patient_phone=details.patient_phone,
+                idempotency_key=self._idempotency_key(details),
+            ),
+            outcome="created",
+        )
+        self._booked[details.slot_id] = outcome.booking
+        what = (
+            f"{details.appointment_type_name.lower()} with {outcome.booking.provider_name} on "
+            f"{spoken_datetime(outcome.booking.start, self._tz, self._today())}"
+        )
+        if outcome.already_booked:
+            done = self._already_booked(details)
+            assert done is not None
+            for_model = self._counted_as_done(done)
+        else:
+            for_model = (
+                f"Booked. Tell the caller their {what} is confirmed, and ask if there is "
+                "anything else."
+            )
+        emergency = self.profile.emergency_appointment_type()
+        advice = (
+            self.profile.policies.get("emergencies")
+            if emergency is not None and emergency.name == details.appointment_type_name
+            else None
+        )
+        return Committed(for_model, tool_texts.booked(what, advice))
+
+    async def _move(
+        self, context: RunContext[None] | None, details: RescheduleDetails
+    ) -> Committed:
+        moved: Booking = await self._commit_change(
+            context,
+            details,
+            lambda: self.scheduling.reschedule_booking(
+                self.clinic_id,
+                details.booking_id,
+                slot_id=details.new_slot_id,
+                idempotency_key=self._idempotency_key(details),
+            ),
+            outcome="rescheduled",
+        )
+        appointment = self._refs.booking_ref(details.booking_id) or ""
+        self._refs.replace_booking(appointment, moved)
+        self._booked = {k: b for k, b in self._booked.items() if b.booking_id != details.booking_id}
+        when = spoken_datetime(moved.start, self._tz, self._today())
+        for_model = f"Moved. Tell the caller their appointment is now on {when}."
+        return Committed(for_model, tool_texts.moved(when))
+
+    async def _cancel(
+        self, context: RunContext[None] | None, details: CancellationDetails
+    ) -> Committed:
+        cancelled: Booking = await self._commit_change(
+            context,
+            details,
+            lambda: self.scheduling.cancel_booking(
+                self.clinic_id, details.booking_id, reason="cancelled by caller by phone"
+            ),
+            outcome="cancelled",
+        )
+        appointment = self._refs.booking_ref(details.booking_id) or ""
+        self._refs.replace_booking(appointment, cancelled)
+        self._booked = {k: b for k, b in self._booked.items() if b.booking_id != details.booking_id}
+        policy = self.profile.policies.get("cancellation")
+        mention = f" If it fits, mention the cancellation policy: {policy}" if policy else ""
+        for_model = (
+            f"Cancelled. Tell the caller it is cancelled and offer to book a new time.{mention}"
+        )
+        when = spoken_datetime(details.starts_at, self._tz, self._today())
+        what = f"{details.appointment_type_name.lower()} on {when}"
+        return Committed(for_model, tool_texts.cancelled(what))
+
     def _authorize(self, details: ChangeDetails) -> None:
         try:
             self._approval.authorize(details)
@@ -538,7 +665,7 @@ class Receptionist(FrontDesk):
 
     async def _commit_change(
         self,
-        context: RunContext[None],
+        context: RunContext[None] | None,
         details: ChangeDetails,
         change: Callable[[], Awaitable[R]],
         *,

@@ -80,11 +80,16 @@ class FrontDesk(Agent):
     filler_delay_seconds: float = DEFAULT_FILLER_DELAY_SECONDS
 
     @contextlib.asynccontextmanager
-    async def _scheduling_call(self, context: RunContext[None]) -> AsyncIterator[None]:
+    async def _scheduling_call(self, context: RunContext[None] | None) -> AsyncIterator[None]:
         """One deadline for a tool's scheduling API work, retries included, so a hung API
-        costs the caller seconds, not a minute; and a short filler instead of silence when
-        the work runs past `filler_delay_seconds`."""
-        async with context.with_filler(FILLER, delay=self.filler_delay_seconds):
+        costs the caller seconds, not a minute; and, inside a tool (`context`), a short
+        filler instead of silence when the work runs past `filler_delay_seconds`."""
+        filler: contextlib.AbstractAsyncContextManager[None] = (
+            context.with_filler(FILLER, delay=self.filler_delay_seconds)
+            if context is not None
+            else contextlib.nullcontext()
+        )
+        async with filler:
             try:
                 async with asyncio.timeout(self.tool_deadline_seconds):
                     yield

@@ -65,6 +65,11 @@ class References:
     def slot(self, ref: str) -> Slot | None:
         return self._slots.get(ref.strip().lower())
 
+    def slot_ref(self, slot_id: str) -> str | None:
+        """The latest reference given to a slot, if it was offered."""
+        found = [ref for ref, slot in self._slots.items() if slot.slot_id == slot_id]
+        return found[-1] if found else None
+
     def add_booking(self, booking: Booking) -> str:
         for ref, known in self._bookings.items():
             if known.booking_id == booking.booking_id:
@@ -76,6 +81,10 @@ class References:
 
     def booking(self, ref: str) -> Booking | None:
         return self._bookings.get(ref.strip().lower())
+
+    def booking_ref(self, booking_id: str) -> str | None:
+        found = [ref for ref, known in self._bookings.items() if known.booking_id == booking_id]
+        return found[-1] if found else None
 
     def replace_booking(self, ref: str, booking: Booking) -> None:
         self._bookings[ref] = booking

@@ -106,3 +106,29 @@ def already_cancelled(description: str) -> str:
         f"Already cancelled: the {description}, nothing more to do. Tell the caller and offer "
         "to book a new time."
     )
+
+
+# spoken when the turn hook commits on the caller's yes (no LLM round writes them)
+
+
+def booked(what: str, advice: str | None = None) -> str:
+    """`advice`: the clinic's own emergency guidance, said after an emergency booking."""
+    said = f"You're all set: your {what} is confirmed."
+    if advice:
+        said += f" {' '.join(advice.split())}"
+    return f"{said} Is there anything else I can help with?"
+
+
+def moved(when: str) -> str:
+    return f"Done: your appointment is now on {when}. Is there anything else I can help with?"
+
+
+def cancelled(what: str) -> str:
+    return (
+        f"Done: your {what} is cancelled. Would you like to book a new time, or is there "
+        "anything else?"
+    )
+
+
+def already_said(spoken: str) -> str:
+    return f'Already told the caller: "{spoken}" Do not repeat it; wait for their answer.'

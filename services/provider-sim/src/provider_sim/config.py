@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,6 +22,38 @@ class TtsMode(StrEnum):
 
     SYNTHETIC = "synthetic"  # a soft, word-shaped tone of realistic length; nearly free
     PIPER = "piper"  # real offline speech
+
+
+class ProviderProfile(StrEnum):
+    """Which providers the stand-ins imitate: their latencies (docs/latency.md cites them)."""
+
+    TYPICAL = "typical"  # Deepgram Nova-3, OpenAI gpt-4o-mini, Cartesia Sonic as commonly seen
+    FAST = "fast"  # what a deployment can buy: a fast-inference LLM endpoint, low-TTFB TTS
+
+
+# The latency settings each profile gives, unless the setting itself is set.
+PROFILE_LATENCIES: dict[ProviderProfile, dict[str, float]] = {
+    ProviderProfile.TYPICAL: {
+        "sim_stt_endpointing_ms": 200.0,
+        "sim_stt_final_delay_ms": 100.0,
+        "sim_llm_ttft_ms": 300.0,
+        "sim_llm_tokens_per_second": 80.0,
+        "sim_tts_ttfb_ms": 120.0,
+    },
+    ProviderProfile.FAST: {
+        "sim_stt_endpointing_ms": 100.0,
+        "sim_stt_final_delay_ms": 50.0,
+        "sim_llm_ttft_ms": 150.0,
+        "sim_llm_tokens_per_second": 200.0,
+        "sim_tts_ttfb_ms": 60.0,
+    },
+}
+
+
+def _profile_default(name: str) -> str:
+    typical = PROFILE_LATENCIES[ProviderProfile.TYPICAL][name]
+    fast = PROFILE_LATENCIES[ProviderProfile.FAST][name]
+    return f"from `SIM_PROVIDER_PROFILE`: `{typical:g}` (`fast`: `{fast:g}`)"
 
 
 class Settings(BaseSettings):
@@ -50,11 +83,24 @@ class Settings(BaseSettings):
     sim_latency_jitter: float = Field(default=0.0, ge=0.0, le=1.0)
     """Jitter on every delay, as a ± fraction of it."""
 
+    sim_provider_profile: ProviderProfile = ProviderProfile.TYPICAL
+    """`typical` (today's providers) or `fast` (what a deployment can buy): the default of the
+    STT endpointing and final delay, the LLM time to first token and pace, and the TTS time to
+    first byte. Each of those settings, when set, overrides its profile figure."""
+
     sim_stt_mode: SttMode = SttMode.SCRIPTED
     """`scripted` (the scenario's caller lines) or `pocketsphinx` (real offline recognition)."""
-    sim_stt_final_delay_ms: float = Field(default=100.0, ge=0.0)
+    sim_stt_final_delay_ms: float = Field(
+        default=100.0,
+        ge=0.0,
+        json_schema_extra={"doc_default": _profile_default("sim_stt_final_delay_ms")},
+    )
     """STT: from the end of the utterance to the final transcript."""
-    sim_stt_endpointing_ms: float = Field(default=200.0, ge=10.0)
+    sim_stt_endpointing_ms: float = Field(
+        default=200.0,
+        ge=10.0,
+        json_schema_extra={"doc_default": _profile_default("sim_stt_endpointing_ms")},
+    )
     """STT: the silence that ends an utterance."""
     sim_stt_turn_gap_ms: float = Field(default=1000.0, ge=10.0)
     """STT (`scripted`): a pause shorter than this stays within the same caller line."""
@@ -63,15 +109,27 @@ class Settings(BaseSettings):
     sim_stt_speech_threshold_dbfs: float = Field(default=-40.0, le=0.0)
     """STT: the level above which audio counts as speech."""
 
-    sim_llm_ttft_ms: float = Field(default=300.0, ge=0.0)
+    sim_llm_ttft_ms: float = Field(
+        default=300.0,
+        ge=0.0,
+        json_schema_extra={"doc_default": _profile_default("sim_llm_ttft_ms")},
+    )
     """LLM time to first token."""
-    sim_llm_tokens_per_second: float = Field(default=80.0, gt=0.0)
+    sim_llm_tokens_per_second: float = Field(
+        default=80.0,
+        gt=0.0,
+        json_schema_extra={"doc_default": _profile_default("sim_llm_tokens_per_second")},
+    )
     """LLM streaming pace."""
 
     sim_tts_mode: TtsMode = TtsMode.SYNTHETIC
     """`synthetic` (speech-shaped audio of realistic length) or `piper` (real offline
     speech)."""
-    sim_tts_ttfb_ms: float = Field(default=120.0, ge=0.0)
+    sim_tts_ttfb_ms: float = Field(
+        default=120.0,
+        ge=0.0,
+        json_schema_extra={"doc_default": _profile_default("sim_tts_ttfb_ms")},
+    )
     """TTS time to first byte."""
     sim_tts_realtime_factor: float = Field(default=0.2, ge=0.0)
     """TTS: synthesis time as a fraction of the audio's length, after the first byte."""
@@ -79,3 +137,11 @@ class Settings(BaseSettings):
     """TTS (`synthetic`): the length of the audio per character of text."""
     sim_tts_chunk_ms: float = Field(default=100.0, ge=10.0)
     """TTS: the length of each audio chunk sent."""
+
+    @model_validator(mode="after")
+    def _apply_provider_profile(self) -> Self:
+        """Latencies not set one by one come from the provider profile."""
+        for name, value in PROFILE_LATENCIES[self.sim_provider_profile].items():
+            if name not in self.model_fields_set:
+                setattr(self, name, value)
+        return self

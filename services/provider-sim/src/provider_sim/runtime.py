@@ -104,6 +104,7 @@ class SimRuntime:
                 "fallback_reply": scenario.fallback_reply,
             },
             "modes": {"stt": self.settings.sim_stt_mode, "tts": self.settings.sim_tts_mode},
+            "provider_profile": self.settings.sim_provider_profile,
             "latency_seconds": self.latency.profile.as_dict(),
             "latency_jitter": self.latency.jitter,
             "seed": self.latency.seed,

@@ -29,6 +29,13 @@ class TtsMode(StrEnum):
     PIPER = "piper"  # real offline speech
 
 
+class ProviderProfile(StrEnum):
+    """provider-sim's latency profile (its `SIM_PROVIDER_PROFILE` holds the figures)."""
+
+    TYPICAL = "typical"
+    FAST = "fast"
+
+
 class Settings(BaseSettings):
     """The field docstrings are the settings' documentation: `make docs` renders them into
     docs/configuration.md."""
@@ -93,16 +100,20 @@ class Settings(BaseSettings):
         default=TtsMode.SYNTHETIC, json_schema_extra={"doc_default": "`synthetic` (dev: `piper`)"}
     )
     """How provider-sim speaks."""
-    stt_endpointing_ms: float = Field(default=200.0, ge=10)
-    """Simulated STT endpointing."""
-    stt_final_delay_ms: float = Field(default=100.0, ge=0)
-    """Simulated STT final-transcript delay."""
-    llm_ttft_ms: float = Field(default=300.0, ge=0)
-    """Simulated LLM time to first token."""
-    llm_tokens_per_second: float = Field(default=80.0, gt=0)
-    """Simulated LLM streaming pace."""
-    tts_ttfb_ms: float = Field(default=120.0, ge=0)
-    """Simulated TTS time to first byte."""
+    provider_profile: ProviderProfile = ProviderProfile.TYPICAL
+    """provider-sim's `SIM_PROVIDER_PROFILE`: `typical` (today's providers) or `fast` (what a
+    deployment can buy; docs/latency.md). The `--providers` option of `run`, `demo`, `dev` and
+    `bench` sets it too. The latency settings below override single figures of it."""
+    stt_endpointing_ms: float | None = Field(default=None, ge=10)
+    """Simulated STT endpointing (unset: the profile's)."""
+    stt_final_delay_ms: float | None = Field(default=None, ge=0)
+    """Simulated STT final-transcript delay (unset: the profile's)."""
+    llm_ttft_ms: float | None = Field(default=None, ge=0)
+    """Simulated LLM time to first token (unset: the profile's)."""
+    llm_tokens_per_second: float | None = Field(default=None, gt=0)
+    """Simulated LLM streaming pace (unset: the profile's)."""
+    tts_ttfb_ms: float | None = Field(default=None, ge=0)
+    """Simulated TTS time to first byte (unset: the profile's)."""
     tts_ms_per_character: float = Field(default=65.0, gt=0)
     """Simulated TTS audio length per character."""
     seed: int = 0

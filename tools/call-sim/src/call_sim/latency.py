@@ -151,9 +151,12 @@ def first_audio_at(
     profile: ProviderProfile, detection: TurnDetection, rounds: Sequence[LlmRound]
 ) -> float | None:
     """Seconds from the end of the caller's speech to the reply's first audio, for a system
-    that itself takes no time at all. None when no round speaks."""
+    that itself takes no time at all. No rounds: the agent's own code spoke once the turn
+    was committed (the turn hook's confirmation). None when no round speaks."""
     stt_final = profile.stt_endpointing + profile.stt_final_delay
     committed = max(detection.vad_min_silence, detection.endpointing_min_delay, stt_final)
+    if not rounds:
+        return committed + profile.tts_ttfb
     start = stt_final if detection.preemptive_generation else committed
     for llm_round in rounds:
         done = start + _llm_round_seconds(profile, llm_round)

@@ -29,7 +29,7 @@ from types import FrameType
 from typing import Any
 
 from call_sim import catalog, render
-from call_sim.config import Settings, SttMode, TtsMode
+from call_sim.config import ProviderProfile, Settings, SttMode, TtsMode
 from call_sim.console import Console
 from call_sim.logs import configure_logging
 from call_sim.runner import ScenarioRunner
@@ -264,6 +264,13 @@ def _parser() -> argparse.ArgumentParser:
         choices=("process", "thread"),
         help="the worker's JOB_EXECUTOR (default: CALL_SIM_JOB_EXECUTOR, else process)",
     )
+    for command in (run, dev, bench, commands.choices["demo"]):
+        command.add_argument(
+            "--providers",
+            choices=[profile.value for profile in ProviderProfile],
+            help="provider-sim's latency profile (default: CALL_SIM_PROVIDER_PROFILE, else "
+            "typical)",
+        )
     callers = commands.add_parser("callers", help=argparse.SUPPRESS)
     callers.add_argument("--spec", type=Path, required=True)
     return parser
@@ -272,6 +279,8 @@ def _parser() -> argparse.ArgumentParser:
 def run() -> None:
     args = _parser().parse_args()
     settings = Settings()
+    if getattr(args, "providers", None):
+        settings = settings.model_copy(update={"provider_profile": ProviderProfile(args.providers)})
     configure_logging(settings.log_level)
     _install_signal_handlers()
     console = Console()

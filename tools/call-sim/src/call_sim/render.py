@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 WIDTH = 100
@@ -103,6 +103,7 @@ def latency_table(report: Mapping[str, Any]) -> str:
     over = latency["turns_over_budget"]
     verdict = "within" if over == 0 else f"OVER on {over} of {len(turns)} turn(s)"
     lines.append(f"  end to end vs the {budget:.0f} ms budget: {verdict}")
+    lines.append(llm_rounds_line(report["turns"]))
     if report.get("greeting_latency_ms") is not None:
         lines.append(
             f"  greeting: {report['greeting_latency_ms']:.0f} ms from the agent joining"
@@ -112,6 +113,15 @@ def latency_table(report: Mapping[str, Any]) -> str:
     counts = ", ".join(f"{stage} {values['count']}" for stage, values in stages.items())
     lines.append(f"  worker /metrics receptionist_stage_latency_seconds counts this call: {counts}")
     return "\n".join(lines)
+
+
+def llm_rounds_line(turns: Sequence[Mapping[str, Any]]) -> str:
+    """The LLM rounds each caller turn waited for (0: the agent answered from its own code,
+    e.g. the commit on a yes), and the whole call's."""
+    rounds = [t.get("llm_rounds") for t in turns]
+    per_turn = ", ".join("—" if r is None else str(r) for r in rounds)
+    total = sum(r for r in rounds if r is not None)
+    return f"  LLM rounds on the caller's critical path, per turn: {per_turn} (whole call: {total})"
 
 
 def checks(report: Mapping[str, Any]) -> str:

@@ -30,7 +30,14 @@ from call_sim.latency import (
     rounds_before_speech,
 )
 from call_sim.scenario import CallScenario
-from call_sim.session_events import AGENT, AgentRecord, Utterance, heard_between, reply_after
+from call_sim.session_events import (
+    AGENT,
+    AgentRecord,
+    Utterance,
+    heard_between,
+    llm_rounds_before,
+    reply_after,
+)
 from call_sim.worker_metrics import (
     BOOKINGS_COUNTER,
     Samples,
@@ -61,6 +68,7 @@ class TurnAnalysis:
     agent_ms: float | None  # STT final → the agent's first audio out, beyond the providers
     outbound_ms: float | None  # the agent's first audio frame out → the caller hears it
     breakdown: Breakdown | None
+    llm_rounds: int | None = None  # LLM rounds the caller waited for before the reply
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -76,6 +84,7 @@ class TurnAnalysis:
                 "agent_to_caller": _round(self.outbound_ms),
             },
             "breakdown_ms": self.breakdown.as_dict() if self.breakdown else None,
+            "llm_rounds": self.llm_rounds,
         }
 
 
@@ -120,11 +129,18 @@ def analyse_turns(
                 for key, name in REPLY_STAGES.items()
                 if key in reply.metrics
             }
+        llm_rounds, by_hook = None, False
+        if reply is not None and reply.started_speaking_at is not None:
+            llm_rounds, by_hook = llm_rounds_before(
+                agent, reply, stopped, reply.started_speaking_at
+            )
         split = None
         e2e_ms = turn.latency_ms
         if profile is not None and e2e_ms is not None and turn.index < len(scenario.turns):
             steps = scenario.turns[turn.index].model
             rounds = rounds_before_speech(steps, reply.text if reply else None)
+            if by_hook and llm_rounds == 0:
+                rounds = []  # the turn hook answered: no LLM round at all
             split = breakdown(e2e_ms / 1000, profile, detection, rounds)
         outbound = None
         if reply is not None and reply.started_speaking_at is not None and turn.agent_audio_at:
@@ -150,6 +166,7 @@ def analyse_turns(
                 agent_ms=agent_ms,
                 outbound_ms=outbound,
                 breakdown=split,
+                llm_rounds=llm_rounds,
             )
         )
     return analyses

@@ -175,7 +175,9 @@ class ScenarioRunner:
         checks = evaluate(scenario.expect, facts)
         return build_report(
             scenario=scenario,
-            providers="real" if self.stack.real_providers else "simulated (provider-sim)",
+            providers="real"
+            if sim_state is None
+            else f"simulated by provider-sim, `{sim_state.get('provider_profile')}` profile",
             provider_latencies_ms=None
             if profile is None
             else {

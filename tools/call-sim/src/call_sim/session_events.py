@@ -36,6 +36,11 @@ class Utterance:
     interrupted: bool = False
 
 
+# The receptionist's turn hook commits on the caller's yes without an LLM round, and reports
+# that commit as a tool call whose id starts with this.
+TURN_HOOK_CALL_PREFIX = "commit_"
+
+
 @dataclass(frozen=True)
 class ToolCall:
     name: str
@@ -43,6 +48,7 @@ class ToolCall:
     output: str
     is_error: bool
     at: float
+    by_turn_hook: bool = False  # made by the agent's code, not by an LLM round
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,7 @@ def read_agent_record(events: Iterable[Mapping[str, Any]]) -> AgentRecord:
                         output=str(output.get("output", "")),
                         is_error=bool(output.get("isError", False)),
                         at=created,
+                        by_turn_hook=str(call.get("callId", "")).startswith(TURN_HOOK_CALL_PREFIX),
                     )
                 )
     return AgentRecord(utterances=utterances, tool_calls=tools)
@@ -145,3 +152,16 @@ def heard_between(record: AgentRecord, start: float, end: float | None) -> Utter
         if stopped >= start and (end is None or stopped < end):
             return utterance
     return None
+
+
+def llm_rounds_before(
+    record: AgentRecord, reply: Utterance, since: float, until: float
+) -> tuple[int, bool]:
+    """The LLM rounds the caller waited for between `since` (their speech end) and the
+    reply's first audio (`until`): each batch of tools an LLM round called (one event per
+    batch), plus the reply's own round when an LLM wrote it (it carries an LLM TTFT). Also
+    whether the agent's turn hook acted in that window."""
+    window = [call for call in record.tool_calls if since <= call.at < until]
+    batches = {call.at for call in window if not call.by_turn_hook}
+    spoken_by_llm = "llmNodeTtft" in reply.metrics
+    return len(batches) + int(spoken_by_llm), any(call.by_turn_hook for call in window)

@@ -544,20 +544,26 @@ class Stack:
         )
 
     def sim_latency_env(self) -> dict[str, str]:
+        """provider-sim's modes and latencies: the profile, and any figure set one by one."""
         s = self.settings
-        return {
+        env = {
             "SIM_STT_MODE": s.stt_mode.value,
             "SIM_TTS_MODE": s.tts_mode.value,
-            "SIM_STT_ENDPOINTING_MS": str(s.stt_endpointing_ms),
-            "SIM_STT_FINAL_DELAY_MS": str(s.stt_final_delay_ms),
-            "SIM_LLM_TTFT_MS": str(s.llm_ttft_ms),
-            "SIM_LLM_TOKENS_PER_SECOND": str(s.llm_tokens_per_second),
-            "SIM_TTS_TTFB_MS": str(s.tts_ttfb_ms),
+            "SIM_PROVIDER_PROFILE": s.provider_profile.value,
             "SIM_TTS_MS_PER_CHARACTER": str(s.tts_ms_per_character),
             "SIM_LATENCY_JITTER": "0",
             "SIM_STT_SPEECH_THRESHOLD_DBFS": str(s.speech_threshold_dbfs),
             "SIM_SEED": str(s.seed),
         }
+        overrides = {
+            "SIM_STT_ENDPOINTING_MS": s.stt_endpointing_ms,
+            "SIM_STT_FINAL_DELAY_MS": s.stt_final_delay_ms,
+            "SIM_LLM_TTFT_MS": s.llm_ttft_ms,
+            "SIM_LLM_TOKENS_PER_SECOND": s.llm_tokens_per_second,
+            "SIM_TTS_TTFB_MS": s.tts_ttfb_ms,
+        }
+        env.update({name: str(value) for name, value in overrides.items() if value is not None})
+        return env
 
     def _provider_sim(self) -> Component:
         env = {
