@@ -33,20 +33,22 @@ logger = logging.getLogger(__name__)
 router = APIRouter()
 
 
-class _BodyTooLargeError(Exception):
+class BodyTooLargeError(Exception):
     pass
 
 
-async def _read_body(request: Request) -> bytes:
+async def read_capped_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The body, refused (BodyTooLargeError) as soon as it is known to exceed `limit`:
+    by its declared length, or while a chunked body streams in."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _BodyTooLargeError
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLargeError
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise _BodyTooLargeError
+        if size > limit:
+            raise BodyTooLargeError
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -165,7 +167,7 @@ async def issue_token(request: Request) -> Response:
         )
 
     try:
-        body = await _read_body(request)
+        body = await read_capped_body(request)
     except ClientDisconnect:
         return _refuse(
             context,
@@ -174,7 +176,7 @@ async def issue_token(request: Request) -> Response:
             "client_disconnected",
             "the client went away before sending the whole body",
         )
-    except _BodyTooLargeError:
+    except BodyTooLargeError:
         return _refuse(
             context,
             TokenOutcome.INVALID_REQUEST,

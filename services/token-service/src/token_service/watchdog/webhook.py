@@ -15,6 +15,8 @@ from livekit import api
 from livekit.protocol.models import DisconnectReason, ParticipantInfo
 from livekit.protocol.webhook import WebhookEvent
 
+from token_service.api.schemas import documented_error
+from token_service.api.token import BodyTooLargeError, read_capped_body
 from token_service.watchdog.store import RoomRegistry
 
 logger = logging.getLogger("token_service.watchdog")
@@ -39,25 +41,50 @@ class WebhookContext:
     grace_seconds: float
 
 
-def _error(status: int, reason: str) -> JSONResponse:
-    return JSONResponse({"error": reason}, status_code=status)
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message}, status_code=status)
 
 
-@router.post(WEBHOOK_PATH)
+@router.post(
+    WEBHOOK_PATH,
+    summary="LiveKit's room and participant events, for the dispatch watchdog",
+    responses={
+        200: {
+            "description": "The event was verified and noted",
+            "content": {"application/json": {"example": {"status": "ok"}}},
+        },
+        401: documented_error(
+            "unauthorized: no Authorization, or a signature or body that does not verify "
+            "against the LiveKit API key"
+        ),
+        404: documented_error("not_found: the dispatch watchdog is off"),
+        413: documented_error(f"payload_too_large: the body is over {MAX_BODY_BYTES} bytes"),
+        500: documented_error("internal_error: a bug; error_id names the log line"),
+    },
+)
 async def livekit_webhook(request: Request) -> JSONResponse:
     context: WebhookContext | None = getattr(request.app.state, "webhooks", None)
     if context is None:
-        return _error(404, "the dispatch watchdog is off (DISPATCH_WATCHDOG_ENABLED=false)")
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        return _error(413, f"webhook body larger than {MAX_BODY_BYTES} bytes")
+        return _error(
+            404, "not_found", "the dispatch watchdog is off (DISPATCH_WATCHDOG_ENABLED=false)"
+        )
     authorization = request.headers.get("authorization", "")
-    if not authorization:
-        return _error(401, "missing Authorization: LiveKit signs webhooks with the API key")
+    if not authorization:  # refused before any body byte is read
+        return _error(
+            401, "unauthorized", "missing Authorization: LiveKit signs webhooks with the API key"
+        )
     try:
-        event = context.receiver.receive(body.decode("utf-8"), authorization)
+        body = await read_capped_body(request, MAX_BODY_BYTES)
+    except BodyTooLargeError:
+        return _error(413, "payload_too_large", f"webhook body larger than {MAX_BODY_BYTES} bytes")
+    try:
+        event = context.receiver.receive(body.decode("utf-8", errors="replace"), authorization)
     except Exception:  # bad signature, wrong key, body hash mismatch, or not JSON
-        return _error(401, "webhook signature or body did not verify against the API key")
+        return _error(
+            401,
+            "unauthorized",
+            "webhook signature or body did not verify against the API key",
+        )
     await _track(context, event)
     return JSONResponse({"status": "ok"})
 
