@@ -62,6 +62,12 @@ EMPTY_AFTER_A_CLEAN_CALL: dict[str, str] = {}
 # Panel queries whose series (created at zero when a service starts) stay at zero through
 # a clean booking call, and why.
 ZERO_AFTER_A_CLEAN_CALL = {
+    **{
+        "calls-and-workers / Callers waiting for a receptionist / Dispatch watchdog: callers "
+        f"per minute / {legend}": "the receptionist joins at once: nobody waits, so the "
+        "dispatch watchdog never acts"
+        for legend in ("re-dispatches", "waited > 5 s", "served after hold", "D")
+    },
     "apis / Scheduling API / Error ratio (5xx and 4xx) / 5xx": "no request fails",
     "apis / Token service / Error ratio (5xx and 4xx) / 5xx": "no request fails",
     "apis / Token service / Tokens per minute by outcome / rate limited": "one caller stays "

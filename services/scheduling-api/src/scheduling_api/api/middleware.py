@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import secrets
+import string
 import time
 
 from prometheus_client import Histogram
@@ -31,6 +32,12 @@ _INTERNAL_ERROR_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"cache-control", b"no-store"),
 ]
+
+
+def new_error_id() -> str:
+    """16 random letters (75 bits). No digits: a phone-number scrubber (the agent worker's
+    log filter, a log pipeline's) could mask part of the id the client is told to quote."""
+    return "".join(secrets.choice(string.ascii_lowercase) for _ in range(16))
 
 
 def _internal_error(error_id: str) -> bytes:
@@ -84,7 +91,7 @@ class ObservabilityMiddleware:
         try:
             await self.app(scope, receive, send_with_request_id)
         except Exception:
-            error_id = secrets.token_hex(8)
+            error_id = new_error_id()
             error_logger.exception("unhandled error", extra={"error_id": error_id})
             status = 500
             if not started_response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import string
 import time
 
 from starlette.datastructures import MutableHeaders
@@ -25,6 +26,12 @@ _HTML_HEADERS = {
     "Permissions-Policy": "microphone=(self), camera=(), geolocation=(), payment=()",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
+
+
+def new_error_id() -> str:
+    """16 random letters (75 bits). No digits: a phone-number scrubber (the agent worker's
+    log filter, a log pipeline's) could mask part of the id the client is told to quote."""
+    return "".join(secrets.choice(string.ascii_lowercase) for _ in range(16))
 
 
 class MetricsMiddleware:
@@ -81,7 +88,7 @@ class LastResortMiddleware:
         try:
             await self.app(scope, receive, send_tracking_start)
         except Exception:
-            error_id = secrets.token_hex(8)
+            error_id = new_error_id()
             error_logger.exception(
                 "unhandled error",
                 extra={"fields": {"event": "unhandled_error", "error_id": error_id}},
