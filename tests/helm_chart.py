@@ -6,6 +6,7 @@ Importable from any test module (pytest puts `tests/` on `sys.path`, see pyproje
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHART = REPO_ROOT / "deploy" / "helm" / "bright-smile"
+DEPLOY_README = REPO_ROOT / "deploy" / "README.md"
 HELM = REPO_ROOT / ".tools" / "bin" / "helm"
 RELEASE = "bright-smile"
 
@@ -62,3 +64,15 @@ def rule_groups(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     [rule] = of_kind(objects, "PrometheusRule")
     groups: list[dict[str, Any]] = rule["spec"]["groups"]
     return groups
+
+
+def readme_block(marker: str) -> str:
+    """deploy/README.md's fenced shell block between `<!-- marker:start -->` and
+    `<!-- marker:end -->`: the commands the deploy tests run as written."""
+    match = re.search(
+        rf"<!-- {marker}:start -->\s*```bash\n(.*?)```\s*<!-- {marker}:end -->",
+        DEPLOY_README.read_text(),
+        re.S,
+    )
+    assert match, f"deploy/README.md has no ```bash block marked {marker}"
+    return match.group(1)

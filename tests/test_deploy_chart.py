@@ -24,7 +24,17 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from helm_chart import CHART, RELEASE, REPO_ROOT, documents, helm_binary, named, of_kind, run_helm
+from helm_chart import (
+    CHART,
+    RELEASE,
+    REPO_ROOT,
+    documents,
+    helm_binary,
+    named,
+    of_kind,
+    readme_block,
+    run_helm,
+)
 
 SERVICE_CLINICS = REPO_ROOT / "services" / "scheduling-api" / "src" / "scheduling_api" / "clinics"
 # The chart's kubeVersion floor, and the newest schemas kubernetes-validate ships.
@@ -427,17 +437,10 @@ def test_service_monitors_carry_the_configured_labels(
 def readme_install_sets() -> list[str]:
     """The `--set` arguments of deploy/README.md's `helm install`, as bash expands them
     with the README's own operator settings (the blocks the cluster test runs)."""
-    text = (REPO_ROOT / "deploy" / "README.md").read_text()
-
-    def block(marker: str) -> str:
-        match = re.search(rf"<!-- {marker}:start -->\s*```bash\n(.*?)```", text, re.S)
-        assert match, f"deploy/README.md lost its ```bash block marked {marker}"
-        return match[1]
-
-    install = re.sub(r"\\\n\s*", " ", block("install-commands"))
+    install = re.sub(r"\\\n\s*", " ", readme_block("install-commands"))
     (command,) = [line for line in install.splitlines() if line.startswith("helm install ")]
     print_arguments = "helm() { printf '%s\\0' \"$@\"; }"
-    script = "\n".join([block("operator-settings"), print_arguments, command])
+    script = "\n".join([readme_block("operator-settings"), print_arguments, command])
     run = subprocess.run(["bash", "-c", script], capture_output=True, check=True, text=True)
     words = run.stdout.split("\0")
     return [words[i + 1] for i, word in enumerate(words) if word == "--set"]

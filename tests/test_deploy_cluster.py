@@ -28,11 +28,9 @@ from typing import Any
 
 import pytest
 import yaml
+from helm_chart import CHART, REPO_ROOT, readme_block
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 TOOLS_BIN = REPO_ROOT / ".tools" / "bin"
-CHART = REPO_ROOT / "deploy" / "helm" / "bright-smile"
-DEPLOY_README = REPO_ROOT / "deploy" / "README.md"
 CLUSTER_SCRIPT = REPO_ROOT / "scripts" / "kube-cluster.sh"
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 APP_COMPONENTS = ("scheduling-api", "token-service", "agent-worker")
@@ -68,16 +66,6 @@ def chart_value_sets() -> dict[str, dict[str, Any]]:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return dict(module.VALUE_SETS)
-
-
-def readme_block(marker: str) -> str:
-    """The fenced shell block between `<!-- marker:start -->` and `<!-- marker:end -->`."""
-    text = DEPLOY_README.read_text()
-    match = re.search(
-        rf"<!-- {marker}:start -->\s*```bash\n(.*?)```\s*<!-- {marker}:end -->", text, re.S
-    )
-    assert match, f"deploy/README.md has no ```bash block marked {marker}"
-    return match.group(1)
 
 
 def variables_used(script: str) -> set[str]:
