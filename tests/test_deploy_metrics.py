@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from call_sim.stack import free_port
 from prometheus_client.parser import text_string_to_metric_families
 
 try:
@@ -176,14 +177,6 @@ def parse_exposition(text: str, into: dict[str, dict[str, set[str]]]) -> None:
             values = into.setdefault(sample.name, defaultdict(set))
             for label, value in sample.labels.items():
                 values[label].add(value)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

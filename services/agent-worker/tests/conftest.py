@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequen
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import pytest
+from call_sim.stack import Component, Launcher, SchedulingBook
 from livekit.agents import AgentSession, llm
 from livekit.agents.llm import ChatChunk, ChatContext, ChoiceDelta, FunctionToolCall, LLMStream
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN
@@ -157,45 +157,12 @@ def script() -> type[Script]:
     return Script
 
 
-@dataclass
-class SchedulingApi:
-    """A real scheduling-api process plus a plain HTTP client to arrange and inspect it."""
+class SchedulingApi(SchedulingBook):
+    """A real scheduling-api process plus the test-side client to arrange and inspect it."""
 
-    base_url: str
-    http: httpx.Client
-    process: Any
-    launcher: Any
-    env: dict[str, str]
-
-    def get(self, path: str, **params: Any) -> Any:
-        response = self.http.get(path, params=params)
-        response.raise_for_status()
-        return response.json()
-
-    def post(self, path: str, body: dict[str, Any], **headers: str) -> httpx.Response:
-        return self.http.post(path, json=body, headers=headers)
-
-    def slots(self, appointment_type: str, days: int = 14) -> list[dict[str, Any]]:
-        body = self.get(
-            "/v1/clinics/bright-smile/availability",
-            appointment_type=appointment_type,
-            days=days,
-            limit=100,
-        )
-        return body["slots"]
-
-    def book_directly(self, slot_id: str, name: str, phone: str, key: str) -> dict[str, Any]:
-        response = self.post(
-            "/v1/clinics/bright-smile/bookings",
-            {"slot_id": slot_id, "patient": {"name": name, "phone": phone}},
-            **{"Idempotency-Key": key},
-        )
-        assert response.status_code in (200, 201), response.text
-        return response.json()
-
-    def bookings(self, phone: str, status: str | None = None) -> list[dict[str, Any]]:
-        params = {"phone": phone} | ({"status": status} if status else {})
-        return self.get("/v1/clinics/bright-smile/bookings", **params)["bookings"]
+    def __init__(self, process: Component, launcher: Launcher, env: dict[str, str]) -> None:
+        super().__init__(process.base_url, API_TOKEN)
+        self.process, self.launcher, self.env = process, launcher, env
 
     def restart(self, **env: str) -> None:
         """Stop the API and start it again on the same port (same Redis), with `env` added:
@@ -217,7 +184,7 @@ def scheduling_api_env() -> dict[str, str]:
 
 @pytest.fixture
 def scheduling_api(
-    services: Any, redis_url: str, scheduling_api_env: dict[str, str]
+    services: Launcher, redis_url: str, scheduling_api_env: dict[str, str]
 ) -> Iterator[SchedulingApi]:
     env = {
         "REDIS_URL": redis_url,
@@ -227,12 +194,8 @@ def scheduling_api(
         **scheduling_api_env,
     }
     process = services.start(["scheduling-api"], name="scheduling-api", env=env)
-    with httpx.Client(
-        base_url=process.base_url, headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=5
-    ) as http:
-        yield SchedulingApi(
-            base_url=process.base_url, http=http, process=process, launcher=services, env=env
-        )
+    with SchedulingApi(process, services, env) as api:
+        yield api
 
 
 @pytest.fixture

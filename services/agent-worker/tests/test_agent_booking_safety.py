@@ -98,7 +98,7 @@ async def test_a_slot_the_caller_already_holds_is_reported_as_theirs(
     await call.offer_times()
     await call.read_back_booking("option-1", "Maria Garcia", PHONE)
     chosen = call.agent._refs.slot("option-1")
-    scheduling_api.book_directly(chosen.slot_id, "maria garcia", PHONE, "an-earlier-attempt")
+    scheduling_api.book(chosen.slot_id, "maria garcia", PHONE, "an-earlier-attempt")
 
     output = await book(call, script, "Yes, correct.")
     assert not output.is_error, output.output
@@ -111,7 +111,7 @@ async def test_repeating_a_reschedule_or_a_cancellation_says_already_done(
     call, script, scheduling_api
 ) -> None:
     first = scheduling_api.slots("cleaning")[0]
-    scheduling_api.book_directly(first["slot_id"], "Maria Garcia", PHONE, "seed")
+    scheduling_api.book(first["slot_id"], "Maria Garcia", PHONE, "seed")
     find = script.call("find_appointments", patient_phone=PHONE, patient_name="Maria Garcia")
     await call.tool_turn("I need to move my cleaning", find, script.speak_tool_result())
     await call.offer_times()
@@ -209,7 +209,7 @@ async def test_the_read_back_rechecks_the_slot_and_offers_alternatives(
 ) -> None:
     await call.offer_times()
     chosen = call.agent._refs.slot("option-1")
-    scheduling_api.book_directly(chosen.slot_id, "Someone Else", "512-555-0111", "other-caller")
+    scheduling_api.book(chosen.slot_id, "Someone Else", "512-555-0111", "other-caller")
 
     call.llm.queue(script.call("confirm_booking_details", **DETAILS), script.speak_tool_result())
     result = await call.session.run(user_input="Option one. Maria Garcia, 512 555 0187")

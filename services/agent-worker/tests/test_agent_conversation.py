@@ -110,7 +110,7 @@ async def test_slot_taken_offers_the_alternatives(call, script, scheduling_api) 
     await call.offer_times()
     await call.read_back_booking("option-1", "Maria Garcia", PHONE)
     chosen = call.agent._refs.slot("option-1")
-    scheduling_api.book_directly(chosen.slot_id, "Someone Else", "512-555-0111", "other-caller")
+    scheduling_api.book(chosen.slot_id, "Someone Else", "512-555-0111", "other-caller")
 
     details = {"option": "option-1", "patient_name": "Maria Garcia", "patient_phone": PHONE}
     call.llm.queue(script.call("book_appointment", **details), script.speak_tool_result())
@@ -126,7 +126,7 @@ async def test_slot_taken_offers_the_alternatives(call, script, scheduling_api) 
 
 async def test_reschedules_after_verification_and_yes(call, script, scheduling_api) -> None:
     first = scheduling_api.slots("cleaning")[0]
-    original = scheduling_api.book_directly(first["slot_id"], "Maria Garcia", PHONE, "seed-1")
+    original = scheduling_api.book(first["slot_id"], "Maria Garcia", PHONE, "seed-1")
 
     call.llm.queue(
         script.call("find_appointments", patient_phone=PHONE, patient_name="maria garcia"),
@@ -159,7 +159,7 @@ async def test_reschedules_after_verification_and_yes(call, script, scheduling_a
 
 async def test_does_not_reveal_appointments_to_the_wrong_name(call, script, scheduling_api) -> None:
     first = scheduling_api.slots("cleaning")[0]
-    scheduling_api.book_directly(first["slot_id"], "Maria Garcia", PHONE, "seed-2")
+    scheduling_api.book(first["slot_id"], "Maria Garcia", PHONE, "seed-2")
     call.llm.queue(
         script.call("find_appointments", patient_phone=PHONE, patient_name="John Smith"),
         script.speak_tool_result(),
@@ -172,7 +172,7 @@ async def test_does_not_reveal_appointments_to_the_wrong_name(call, script, sche
 
 async def test_cancels_after_verification_and_yes(call, script, scheduling_api) -> None:
     slot = scheduling_api.slots("exam")[0]
-    booking = scheduling_api.book_directly(slot["slot_id"], "Maria Garcia", PHONE, "seed-3")
+    booking = scheduling_api.book(slot["slot_id"], "Maria Garcia", PHONE, "seed-3")
     call.llm.queue(
         script.call(
             "find_appointments", patient_phone="(512) 555-0187", patient_name="Maria Garcia"

@@ -84,7 +84,7 @@ def test_readiness_follows_redis(
     assert down.status_code == 503
     assert down.json()["status"] == "unavailable"
     assert httpx.get(f"{server.base_url}/healthz").status_code == 200
-    private_redis.start()
+    private_redis.launch()
     assert httpx.get(f"{server.base_url}/readyz", timeout=10).status_code == 200
 
 
