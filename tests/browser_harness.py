@@ -48,14 +48,9 @@ class LiveKit:
 
     def agent_token(self, identity: str, room: str) -> str:
         """A token with the agent grant, so the server marks the participant kind AGENT."""
+        # publish, subscribe and data are on by default
         grants = api.VideoGrants(
-            room_join=True,
-            room=room,
-            can_publish=True,
-            can_subscribe=True,
-            can_publish_data=True,
-            can_update_own_metadata=True,
-            agent=True,
+            room_join=True, room=room, can_update_own_metadata=True, agent=True
         )
         return (
             api.AccessToken(self.api_key, self.api_secret)

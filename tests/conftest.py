@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from call_sim.stack import LiveKitServer
+from call_sim.stack import LiveKitServer, scheduling_api_env
 from call_sim.stack import livekit_server as build_livekit
 
 API_KEY = "testkey"
@@ -109,14 +109,9 @@ def api_env(redis_server: Any) -> ApiEnvironments:
     scheduling_token = "api-test-" + secrets.token_hex(8)
     return ApiEnvironments(
         scheduling_token=scheduling_token,
-        scheduling={
-            "REDIS_URL": redis_server.url,
-            "REDIS_KEY_PREFIX": "api-tests",
-            "HOST": "127.0.0.1",
-            "SCHEDULING_API_TOKENS": scheduling_token,
-            "SLOT_ID_SECRET": secrets.token_hex(16),
-            "LOG_LEVEL": "WARNING",
-        },
+        scheduling=scheduling_api_env(
+            redis_server.url, scheduling_token, REDIS_KEY_PREFIX="api-tests", LOG_LEVEL="WARNING"
+        ),
         token={
             "LIVEKIT_URL": "ws://127.0.0.1:7880",
             "LIVEKIT_API_KEY": API_KEY,

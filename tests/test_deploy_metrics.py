@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from call_sim.stack import free_port
+from call_sim.stack import free_port, scheduling_api_env
 from prometheus_client.parser import text_string_to_metric_families
 
 try:
@@ -191,13 +191,10 @@ def exported(
     scheduling = session_services.start(
         ["scheduling-api"],
         name="deploy-metrics-scheduling-api",
-        env={
-            "REDIS_URL": redis_url,
-            "SCHEDULING_API_TOKENS": SCHEDULING_TOKEN,
-            "SLOT_ID_SECRET": "deploy-metrics-slot-secret-0123456789",
-            # The clinic file the chart ships, loaded by the real service.
-            "CLINICS_CONFIG": str(CHART / "files" / "clinics"),
-        },
+        # The clinic file the chart ships, loaded by the real service.
+        env=scheduling_api_env(
+            redis_url, SCHEDULING_TOKEN, CLINICS_CONFIG=str(CHART / "files" / "clinics")
+        ),
     )
     tokens = session_services.start(
         ["token-service"],

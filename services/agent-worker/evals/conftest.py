@@ -12,7 +12,7 @@ import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from call_sim.stack import Launcher, SchedulingBook
+from call_sim.stack import Launcher, SchedulingBook, scheduling_api_env
 from livekit.agents import AgentSession, llm
 from livekit.agents.types import NOT_GIVEN
 from livekit.plugins import openai
@@ -55,15 +55,8 @@ def judge(settings: Settings) -> llm.LLM:
 
 @pytest.fixture
 def api(services: Launcher, redis_url: str) -> Iterator[SchedulingBook]:
-    process = services.start(
-        ["scheduling-api"],
-        name="scheduling-api",
-        env={
-            "REDIS_URL": redis_url,
-            "SCHEDULING_API_TOKENS": API_TOKEN,
-            "SLOT_ID_SECRET": "agent-worker-eval-slot-secret-0123456789",
-        },
-    )
+    env = scheduling_api_env(redis_url, API_TOKEN)
+    process = services.start(["scheduling-api"], name="scheduling-api", env=env)
     with SchedulingBook(process.base_url, API_TOKEN) as book:
         yield book
 

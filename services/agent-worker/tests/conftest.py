@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from call_sim.stack import Component, Launcher, SchedulingBook
+from call_sim.stack import scheduling_api_env as api_env
 from livekit.agents import AgentSession, llm
 from livekit.agents.llm import ChatChunk, ChatContext, ChoiceDelta, FunctionToolCall, LLMStream
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN
@@ -26,7 +27,6 @@ from receptionist.pipeline import Pipeline, build_session
 from receptionist.scheduling_client import SchedulingClient
 
 API_TOKEN = "test-token"
-SLOT_SECRET = "agent-worker-test-slot-secret-0123456789"
 
 
 @dataclass
@@ -186,13 +186,7 @@ def scheduling_api_env() -> dict[str, str]:
 def scheduling_api(
     services: Launcher, redis_url: str, scheduling_api_env: dict[str, str]
 ) -> Iterator[SchedulingApi]:
-    env = {
-        "REDIS_URL": redis_url,
-        "SCHEDULING_API_TOKENS": API_TOKEN,
-        "SLOT_ID_SECRET": SLOT_SECRET,
-        "LOG_LEVEL": "WARNING",
-        **scheduling_api_env,
-    }
+    env = api_env(redis_url, API_TOKEN, LOG_LEVEL="WARNING", **scheduling_api_env)
     process = services.start(["scheduling-api"], name="scheduling-api", env=env)
     with SchedulingApi(process, services, env) as api:
         yield api

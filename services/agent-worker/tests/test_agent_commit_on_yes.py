@@ -119,7 +119,7 @@ async def test_a_yes_to_the_silence_nudge_is_not_a_yes_to_the_read_back(
 
 async def test_a_clear_yes_moves_an_appointment_in_the_hook(call, script, scheduling_api) -> None:
     first = scheduling_api.slots("cleaning")[0]
-    original = scheduling_api.book_directly(first["slot_id"], "Maria Garcia", PHONE, "seed-1")
+    original = scheduling_api.book(first["slot_id"], "Maria Garcia", PHONE, "seed-1")
     call.llm.queue(
         script.call("find_appointments", patient_phone=PHONE, patient_name="Maria Garcia"),
         script.speak_tool_result(),
@@ -144,7 +144,7 @@ async def test_a_clear_yes_moves_an_appointment_in_the_hook(call, script, schedu
 
 async def test_a_clear_yes_cancels_in_the_hook(call, script, scheduling_api) -> None:
     slot = scheduling_api.slots("exam")[0]
-    booking = scheduling_api.book_directly(slot["slot_id"], "Maria Garcia", PHONE, "seed-3")
+    booking = scheduling_api.book(slot["slot_id"], "Maria Garcia", PHONE, "seed-3")
     call.llm.queue(
         script.call("find_appointments", patient_phone=PHONE, patient_name="Maria Garcia"),
         script.speak_tool_result(),
@@ -165,7 +165,7 @@ async def test_a_slot_taken_before_the_yes_leaves_the_reply_to_the_model_with_th
     await call.offer_times()
     await call.read_back_booking("option-1", "Maria Garcia", PHONE)
     chosen = call.agent._refs.slot("option-1")
-    scheduling_api.book_directly(chosen.slot_id, "Someone Else", "512-555-0111", "other-caller")
+    scheduling_api.book(chosen.slot_id, "Someone Else", "512-555-0111", "other-caller")
 
     turn = call.agent.chat_ctx.copy()
     message = llm.ChatMessage(role="user", content=["Yes."])

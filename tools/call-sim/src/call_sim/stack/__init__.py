@@ -31,6 +31,7 @@ What to call (all importable from `call_sim.stack`):
                                     livekit-server, token-service(s), provider-sim,
                                     agent worker(s); `.urls`, `.component(name)`,
                                     `.restart(name)`, context manager
+    scheduling_api_env(redis, tokens)  what a scheduling-api process needs
     SchedulingBook(url, token)      the test-side client of the scheduling API
                                     (scheduling.py): availability, book, bookings
 
@@ -52,7 +53,7 @@ from call_sim.stack.processes import (
     redis_ping,
     service,
 )
-from call_sim.stack.scheduling import SchedulingBook
+from call_sim.stack.scheduling import SchedulingBook, scheduling_api_env
 from call_sim.stack.servers import (
     LiveKitServer,
     RedisServer,
@@ -82,5 +83,6 @@ __all__ = [
     "pick_port",
     "redis_ping",
     "redis_server",
+    "scheduling_api_env",
     "service",
 ]

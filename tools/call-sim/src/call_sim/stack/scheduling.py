@@ -1,4 +1,5 @@
-"""The test-side client of the scheduling API: arrange and inspect one clinic's book.
+"""The scheduling API from outside: what its process needs, and the test-side client that
+arranges and inspects one clinic's book.
 
 Synchronous on purpose: tests call it between the steps of a call, outside the event loop
 the receptionist runs in. call-sim's own async client is `call_sim.clients.SchedulingApi`.
@@ -6,9 +7,23 @@ the receptionist runs in. call-sim's own async client is `call_sim.clients.Sched
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import httpx
+
+
+def scheduling_api_env(
+    redis_url: str, tokens: str, slot_secret: str | None = None, **extra: str
+) -> dict[str, str]:
+    """The environment a scheduling-api process needs: its Redis, the bearer tokens it
+    accepts (comma-separated) and the secret its slot ids are signed with."""
+    return {
+        "REDIS_URL": redis_url,
+        "SCHEDULING_API_TOKENS": tokens,
+        "SLOT_ID_SECRET": slot_secret or secrets.token_urlsafe(32),
+        **extra,
+    }
 
 
 class SchedulingBook:
@@ -50,12 +65,16 @@ class SchedulingBook:
         slots: list[dict[str, Any]] = body["slots"]
         return slots
 
-    def book(self, slot_id: str, name: str, phone: str, key: str) -> dict[str, Any]:
-        """Book `slot_id` for a patient, as another caller would; must succeed."""
+    def try_booking(self, slot_id: str, name: str, phone: str, key: str) -> httpx.Response:
+        """The API's answer to booking `slot_id` for a patient, whatever it is."""
         patient = {"name": name, "phone": phone}
-        response = self.post(
+        return self.post(
             "bookings", {"slot_id": slot_id, "patient": patient}, **{"Idempotency-Key": key}
         )
+
+    def book(self, slot_id: str, name: str, phone: str, key: str) -> dict[str, Any]:
+        """Book `slot_id` for a patient, as another caller would; must succeed."""
+        response = self.try_booking(slot_id, name, phone, key)
         assert response.status_code in (200, 201), response.text
         booking: dict[str, Any] = response.json()
         return booking

@@ -31,6 +31,7 @@ from call_sim.stack.processes import (
     pick_port,
     service,
 )
+from call_sim.stack.scheduling import scheduling_api_env
 from call_sim.stack.servers import livekit_server, redis_server
 
 LIVEKIT_API_KEY = "callsim"
@@ -242,11 +243,7 @@ class Stack:
         )
 
     def _scheduling_api(self) -> Component:
-        env = {
-            "REDIS_URL": f"{self.urls.redis}/0",
-            "SCHEDULING_API_TOKENS": self.scheduling_token,
-            "SLOT_ID_SECRET": secrets.token_urlsafe(32),
-        }
+        env = scheduling_api_env(f"{self.urls.redis}/0", self.scheduling_token)
         return self._service("scheduling-api", ["scheduling-api"], env, "/readyz")
 
     def _service(
