@@ -255,6 +255,13 @@ class Call:
         result = await self.session.run(user_input=user_input)
         return result.expect.contains_function_call_output().event().item
 
+    async def look_up(
+        self, user_input: str, phone: str, name: str = "Maria Garcia"
+    ) -> llm.FunctionCallOutput:
+        """The caller asks about their visits; the model finds them and reads them out."""
+        find = Script.call("find_appointments", patient_phone=phone, patient_name=name)
+        return await self.tool_turn(user_input, find, Script.speak_tool_result())
+
 
 async def open_call(profile: ClinicProfile, scheduling: SchedulingClient, **options: Any) -> Call:
     scripted = ScriptedLLM()

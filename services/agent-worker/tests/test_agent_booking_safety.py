@@ -110,10 +110,8 @@ async def test_a_slot_the_caller_already_holds_is_reported_as_theirs(
 async def test_repeating_a_reschedule_or_a_cancellation_says_already_done(
     call, script, scheduling_api
 ) -> None:
-    first = scheduling_api.slots("cleaning")[0]
-    scheduling_api.book(first["slot_id"], "Maria Garcia", PHONE, "seed")
-    find = script.call("find_appointments", patient_phone=PHONE, patient_name="Maria Garcia")
-    await call.tool_turn("I need to move my cleaning", find, script.speak_tool_result())
+    first, _ = scheduling_api.seed("cleaning", PHONE, "seed")
+    await call.look_up("I need to move my cleaning", PHONE)
     await call.offer_times()
     option = next(
         ref

@@ -118,13 +118,8 @@ async def test_a_yes_to_the_silence_nudge_is_not_a_yes_to_the_read_back(
 
 
 async def test_a_clear_yes_moves_an_appointment_in_the_hook(call, script, scheduling_api) -> None:
-    first = scheduling_api.slots("cleaning")[0]
-    original = scheduling_api.book(first["slot_id"], "Maria Garcia", PHONE, "seed-1")
-    call.llm.queue(
-        script.call("find_appointments", patient_phone=PHONE, patient_name="Maria Garcia"),
-        script.speak_tool_result(),
-    )
-    await call.session.run(user_input="I need to move my appointment")
+    first, original = scheduling_api.seed("cleaning", PHONE, "seed-1")
+    await call.look_up("I need to move my appointment", PHONE)
     await call.offer_times()
     option = next(
         ref
@@ -144,13 +139,8 @@ async def test_a_clear_yes_moves_an_appointment_in_the_hook(call, script, schedu
 
 
 async def test_a_clear_yes_cancels_in_the_hook(call, script, scheduling_api) -> None:
-    slot = scheduling_api.slots("exam")[0]
-    booking = scheduling_api.book(slot["slot_id"], "Maria Garcia", PHONE, "seed-3")
-    call.llm.queue(
-        script.call("find_appointments", patient_phone=PHONE, patient_name="Maria Garcia"),
-        script.speak_tool_result(),
-    )
-    await call.session.run(user_input="I want to cancel my appointment")
+    _, booking = scheduling_api.seed("exam", PHONE, "seed-3")
+    await call.look_up("I want to cancel my appointment", PHONE)
     await call.confirm("confirm_cancellation_details", "That one", appointment="appointment-1")
 
     assert await caller_says(call, "Yes.")

@@ -79,6 +79,13 @@ class SchedulingBook:
         booking: dict[str, Any] = response.json()
         return booking
 
+    def seed(
+        self, appointment_type: str, phone: str, key: str, name: str = "Maria Garcia"
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The first free slot of a type and its booking for a patient who called before."""
+        slot = self.slots(appointment_type)[0]
+        return slot, self.book(slot["slot_id"], name, phone, key)
+
     def bookings(self, phone: str, status: str | None = None) -> list[dict[str, Any]]:
         params = {"phone": phone} | ({"status": status} if status else {})
         bookings: list[dict[str, Any]] = self.get("bookings", **params)["bookings"]
