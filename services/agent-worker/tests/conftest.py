@@ -228,6 +228,19 @@ class Call:
         result.expect.next_event().is_message(role="assistant")
         return str(output.output)
 
+    async def read_back_first_option(self, phone: str) -> Any:
+        """Offer times and read option-1 back to Maria Garcia: the slot it stands for."""
+        await self.offer_times()
+        await self.read_back_booking("option-1", "Maria Garcia", phone)
+        return self.agent.references.slot("option-1")
+
+    async def offer_other_times(self, booked_slot_id: str) -> str:
+        """Offer times; the first option that is not the caller's booked slot."""
+        await self.offer_times()
+        slot = self.agent.references.slot
+        options = ("option-1", "option-2", "option-3")
+        return next(ref for ref in options if slot(ref) and slot(ref).slot_id != booked_slot_id)
+
     async def confirm(self, tool: str, user_input: str, **arguments: Any) -> str:
         """Call a confirm tool; it speaks the read-back itself, with no second LLM round."""
         requests_before = len(self.llm.requests)

@@ -107,9 +107,7 @@ async def test_refuses_to_book_without_the_callers_yes(call, script, scheduling_
 
 
 async def test_slot_taken_offers_the_alternatives(call, script, scheduling_api) -> None:
-    await call.offer_times()
-    await call.read_back_booking("option-1", "Maria Garcia", PHONE)
-    chosen = call.agent.references.slot("option-1")
+    chosen = await call.read_back_first_option(PHONE)
     scheduling_api.book(chosen.slot_id, "Someone Else", "512-555-0111", "other-caller")
 
     details = {"option": "option-1", "patient_name": "Maria Garcia", "patient_phone": PHONE}
@@ -130,13 +128,7 @@ async def test_reschedules_after_verification_and_yes(call, script, scheduling_a
     assert not found.is_error
     assert "appointment-1 = " in found.output
 
-    await call.offer_times()
-    option = next(
-        ref
-        for ref in ("option-1", "option-2", "option-3")
-        if call.agent.references.slot(ref)
-        and call.agent.references.slot(ref).slot_id != first["slot_id"]
-    )
+    option = await call.offer_other_times(first["slot_id"])
     args = {"appointment": "appointment-1", "option": option}
     read_back = await call.confirm("confirm_reschedule_details", "The other one works", **args)
     assert "move your cleaning" in read_back

@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 from call_sim.config import Settings
-from call_sim.stack import Component, Stack, StackError, StackOptions, livekit_loopback_config
+from call_sim.stack import (
+    Component,
+    Launcher,
+    Stack,
+    StackError,
+    StackOptions,
+    livekit_loopback_config,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 LIVEKIT = Path(
@@ -83,6 +90,19 @@ def test_a_component_that_never_answers_times_out(tmp_path: Path) -> None:
             component.wait_ready(timeout=1)
     finally:
         component.stop(timeout=5)
+
+
+def test_a_launcher_stops_all_it_started_and_forgets_them(tmp_path: Path) -> None:
+    launcher = Launcher(tmp_path)
+    sleep = "import time; time.sleep(60)"
+    started = [
+        launcher.add(python_component(tmp_path, name, sleep, ready=lambda: True), timeout=20)
+        for name in ("first", "second")
+    ]
+    assert all(component.running() for component in started)
+    launcher.stop_all()
+    assert not any(component.running() for component in started)
+    assert launcher.started == []
 
 
 def test_a_missing_binary_fails_before_anything_starts(tmp_path: Path) -> None:
