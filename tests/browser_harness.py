@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 import numpy as np
-from call_sim.stack import LiveKitServer
+from call_sim.stack import LiveKitServer, die_with_parent
 from livekit import api, rtc
 from numpy.typing import NDArray
 
@@ -151,8 +151,7 @@ class Browser:
         }
         with log_path.open("wb") as log:
             process = await asyncio.create_subprocess_exec(
-                "node",
-                str(DRIVER),
+                *die_with_parent(["node", str(DRIVER)]),
                 cwd=WEB_DIR,
                 env=env,
                 stdin=asyncio.subprocess.PIPE,

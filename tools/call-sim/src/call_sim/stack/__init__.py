@@ -19,11 +19,15 @@ What to call (all importable from `call_sim.stack`):
     livekit_server(workdir, ...)    livekit-server with the loopback config
                                     (`livekit_loopback_config`, its only writer)
     service(command, ...)           one of our HTTP services (scheduling-api,
-                                    token-service incl. its dispatch watchdog,
-                                    provider-sim, `agent-worker start` with ready_path="/")
+                                    token-service, provider-sim, `agent-worker start`
+                                    with ready_path="/"); the token service's dispatch
+                                    watchdog runs in it, fed by LiveKit's webhooks
+                                    (`livekit_server(webhook_urls=...)`)
     Component(name=, argv=, ...)    anything else (a webhook receiver, a dispatcher):
                                     give it argv, env, log_path and a `ready` check
                                     (`http_ok(url)`, `redis_ping(port)`)
+    die_with_parent(argv)           argv that the kernel kills when we die, for a
+                                    process started some other way (asyncio)
     Launcher(log_dir)               components started one by one, stopped together
                                     (`.start(["scheduling-api"], name=, env=)`,
                                     `.add(component)`, `.stop_all()`)
@@ -38,7 +42,9 @@ What to call (all importable from `call_sim.stack`):
 A component is built, then `.launch(timeout)` (start + wait ready), `.stop()`; a stopped
 one launches again on the same port. Pytest fixtures over these live in the root
 conftest.py (`redis_server`, `private_redis`, `services`, `session_services`) and
-tests/conftest.py (`livekit_server`, `call_stack`).
+tests/conftest.py (`livekit_server`, `call_stack`, `call_stack_launcher`). Built on them:
+tests/browser_harness.py (headless Chromium, a stand-in receptionist) and
+tests/prometheus_server.py (Prometheus as a component).
 """
 
 from call_sim.stack.processes import (
@@ -47,6 +53,7 @@ from call_sim.stack.processes import (
     Launcher,
     StackError,
     console_script,
+    die_with_parent,
     free_port,
     http_ok,
     pick_port,
@@ -76,6 +83,7 @@ __all__ = [
     "StackOptions",
     "StackUrls",
     "console_script",
+    "die_with_parent",
     "free_port",
     "http_ok",
     "livekit_loopback_config",
