@@ -7,16 +7,15 @@ nothing about HTTP requests beyond those codes, and takes "now" from an injected
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from enum import StrEnum
-from functools import lru_cache
 from typing import Any
 
+from scheduling_api.availability import AvailabilitySearch
 from scheduling_api.domain.clinic import AppointmentType, Clinic, Provider
 from scheduling_api.domain.patients import (
     clean_name,
@@ -35,17 +34,8 @@ from scheduling_api.domain.records import (
 )
 from scheduling_api.domain.slot_ids import InvalidSlotIdError, SlotIdSigner, SlotRef
 from scheduling_api.domain.slots import (
-    BusyCalendar,
-    Interval,
-    PartOfDay,
     Refusal,
     Slot,
-    SlotQuery,
-    day_span,
-    earliest_bookable,
-    find_slots,
-    local_date,
-    nearest_slots,
     slot_refusal,
 )
 from scheduling_api.errors import ServiceError, invalid_fields, not_found
@@ -54,29 +44,8 @@ from scheduling_api.store.redis_store import RedisStore, WriteOutcome
 
 logger = logging.getLogger(__name__)
 
-ALTERNATIVES_COUNT = 3
-ALTERNATIVES_DAYS_AFTER = 7
-SLOT_VIEW_CACHE_SIZE = 16_384
-SLOT_MEMO_SIZE = 4_096
 OLDEST_BIRTH_DATE = date(1900, 1, 1)
 DEFAULT_SOURCE = "api"
-
-
-@dataclass(frozen=True, slots=True)
-class Availability:
-    slots: tuple[Slot, ...]
-    next_available: Slot | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Search:
-    """What an availability search depends on besides the window and the bookings."""
-
-    clinic_id: str
-    appointment_type_id: str
-    provider_ids: tuple[str, ...]
-    earliest_start: int
-    part_of_day: PartOfDay | None
 
 
 class BookAnswer(StrEnum):
@@ -104,6 +73,23 @@ class _ResolvedSlot:
     appointment_type: AppointmentType
 
 
+class SlotNotBookableError(ServiceError):
+    """A taken or too-soon slot, with the nearest free times (api/slot_views renders them)."""
+
+    def __init__(
+        self,
+        status_code: int,
+        error: str,
+        message: str,
+        *,
+        clinic_id: str,
+        alternatives: tuple[Slot, ...],
+    ) -> None:
+        super().__init__(status_code, error, message)
+        self.clinic_id = clinic_id
+        self.alternatives = alternatives
+
+
 def _new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(10)}"
 
@@ -120,14 +106,11 @@ class Scheduler:
     ) -> None:
         self.clinics = clinics
         self.store = store
+        self.search = AvailabilitySearch(
+            clinics=clinics, store=store, clock=clock, min_notice_override=min_notice_override
+        )
         self._signer = signer
         self._clock = clock
-        self._min_notice_override = min_notice_override
-        # A slot's public form depends only on the slot and static configuration, and the
-        # same near-future slots are shown again and again: render each once.
-        self._slot_views = lru_cache(maxsize=SLOT_VIEW_CACHE_SIZE)(self._render_slot)
-        self._slot_json = lru_cache(maxsize=SLOT_VIEW_CACHE_SIZE)(self._render_slot_json)
-        self._slot_memo = lru_cache(maxsize=SLOT_MEMO_SIZE)(self._compute_free_slots)
 
     # -- lookups ------------------------------------------------------------------------
 
@@ -136,172 +119,6 @@ class Scheduler:
         if clinic is None:
             raise not_found("clinic", clinic_id)
         return clinic
-
-    @staticmethod
-    def appointment_type(clinic: Clinic, appointment_type_id: str) -> AppointmentType:
-        found = clinic.appointment_types_by_id.get(appointment_type_id)
-        if found is None:
-            raise not_found("appointment_type", appointment_type_id)
-        return found
-
-    @staticmethod
-    def provider(clinic: Clinic, provider_id: str) -> Provider:
-        found = clinic.providers_by_id.get(provider_id)
-        if found is None:
-            raise not_found("provider", provider_id)
-        return found
-
-    def min_notice_minutes(self, clinic: Clinic) -> int:
-        if self._min_notice_override is not None:
-            return self._min_notice_override
-        return clinic.booking_rules.min_notice_minutes
-
-    def today(self, clinic: Clinic) -> date:
-        return self._clock().astimezone(clinic.tz).date()
-
-    def _earliest_start(self, clinic: Clinic) -> int:
-        return earliest_bookable(self._clock(), self.min_notice_minutes(clinic))
-
-    # -- availability -------------------------------------------------------------------
-
-    async def availability(
-        self,
-        clinic: Clinic,
-        *,
-        appointment_type_id: str,
-        start_date: date | None,
-        days: int,
-        provider_id: str | None,
-        part_of_day: PartOfDay | None,
-        limit: int,
-    ) -> Availability:
-        appointment_type = self.appointment_type(clinic, appointment_type_id)
-        providers = self._providers_for(clinic, appointment_type, provider_id)
-        today = self.today(clinic)
-        first_day = start_date or today
-        horizon = today + timedelta(days=clinic.booking_rules.max_days_ahead)
-        if first_day < today:
-            raise invalid_fields(
-                ("start_date", f"{first_day} is in the past (today is {today} at the clinic)")
-            )
-        if first_day > horizon:
-            raise invalid_fields(
-                (
-                    "start_date",
-                    f"appointments can be booked at most {clinic.booking_rules.max_days_ahead}"
-                    f" days ahead (until {horizon})",
-                )
-            )
-        last_day = min(first_day + timedelta(days=days - 1), horizon)
-        search = _Search(
-            clinic.clinic_id,
-            appointment_type.appointment_type_id,
-            tuple(provider.provider_id for provider in providers),
-            self._earliest_start(clinic),
-            part_of_day,
-        )
-        slots = await self._free_slots(clinic, search, first_day, last_day, limit)
-        if slots:
-            return Availability(slots, slots[0])
-        if last_day >= horizon:
-            return Availability((), None)
-        later = await self._free_slots(clinic, search, last_day + timedelta(days=1), horizon, 1)
-        return Availability((), later[0] if later else None)
-
-    async def _free_slots(
-        self, clinic: Clinic, search: _Search, first_day: date, last_day: date, limit: int
-    ) -> tuple[Slot, ...]:
-        """Free slots in a window: the bookings are read from Redis every time, and the
-        computation is memoised on everything it depends on, those bookings included."""
-        busy = await self.store.busy_intervals(
-            clinic.clinic_id, search.provider_ids, day_span(first_day, last_day, clinic.tz)
-        )
-        return self._slot_memo(search, first_day, last_day, limit, tuple(busy.items()))
-
-    def _compute_free_slots(
-        self,
-        search: _Search,
-        first_day: date,
-        last_day: date,
-        limit: int,
-        busy: tuple[tuple[str, tuple[Interval, ...]], ...],
-    ) -> tuple[Slot, ...]:
-        clinic = self.clinics[search.clinic_id]
-        query = SlotQuery(
-            clinic,
-            clinic.appointment_types_by_id[search.appointment_type_id],
-            [clinic.providers_by_id[provider_id] for provider_id in search.provider_ids],
-            search.earliest_start,
-            search.part_of_day,
-        )
-        calendars = {provider_id: BusyCalendar(found) for provider_id, found in busy}
-        return tuple(find_slots(query, first_day, last_day, calendars, limit))
-
-    def _providers_for(
-        self, clinic: Clinic, appointment_type: AppointmentType, provider_id: str | None
-    ) -> list[Provider]:
-        if provider_id is None:
-            return clinic.providers_for(appointment_type.appointment_type_id)
-        provider = self.provider(clinic, provider_id)
-        if appointment_type.appointment_type_id not in provider.appointment_types:
-            raise invalid_fields(
-                (
-                    "provider_id",
-                    f"{provider.name} does not do {appointment_type.name.lower()} appointments",
-                )
-            )
-        return [provider]
-
-    async def _busy(
-        self, clinic: Clinic, providers: Sequence[Provider], first_day: date, last_day: date
-    ) -> dict[str, BusyCalendar]:
-        intervals = await self.store.busy_intervals(
-            clinic.clinic_id,
-            tuple(provider.provider_id for provider in providers),
-            day_span(first_day, last_day, clinic.tz),
-        )
-        return {provider_id: BusyCalendar(found) for provider_id, found in intervals.items()}
-
-    def slot_view(self, clinic: Clinic, slot: Slot) -> dict[str, str]:
-        """A slot as the API shows it, with its signed id (shared: do not modify)."""
-        return self._slot_views(clinic.clinic_id, slot)
-
-    def slot_json(self, clinic: Clinic, slot: Slot) -> str:
-        """`slot_view` serialised as a JSON object."""
-        return self._slot_json(clinic.clinic_id, slot)
-
-    def _render_slot_json(self, clinic_id: str, slot: Slot) -> str:
-        return json.dumps(self._slot_views(clinic_id, slot), separators=(",", ":"))
-
-    def _render_slot(self, clinic_id: str, slot: Slot) -> dict[str, str]:
-        clinic = self.clinics[clinic_id]
-        tz = clinic.tz
-        ref = SlotRef(clinic_id, slot.provider_id, slot.appointment_type_id, slot.start)
-        return {
-            "slot_id": self._signer.sign(ref),
-            "start": datetime.fromtimestamp(slot.start, tz).isoformat(),
-            "end": datetime.fromtimestamp(slot.end, tz).isoformat(),
-            "provider_id": slot.provider_id,
-            "provider_name": clinic.providers_by_id[slot.provider_id].name,
-            "appointment_type": slot.appointment_type_id,
-        }
-
-    async def alternatives(
-        self, clinic: Clinic, appointment_type: AppointmentType, target: int
-    ) -> list[dict[str, str]]:
-        """Up to three free slots of the type nearest to `target`, any provider."""
-        today = self.today(clinic)
-        target_day = local_date(target, clinic.tz)
-        horizon = today + timedelta(days=clinic.booking_rules.max_days_ahead)
-        first_day = max(today, target_day - timedelta(days=1))
-        last_day = min(horizon, target_day + timedelta(days=ALTERNATIVES_DAYS_AFTER))
-        if first_day > last_day:
-            return []
-        providers = clinic.providers_for(appointment_type.appointment_type_id)
-        query = SlotQuery(clinic, appointment_type, providers, self._earliest_start(clinic))
-        busy = await self._busy(clinic, providers, first_day, last_day)
-        nearest = nearest_slots(query, first_day, last_day, busy, target, ALTERNATIVES_COUNT)
-        return [self.slot_view(clinic, slot) for slot in nearest]
 
     # -- bookings -----------------------------------------------------------------------
 
@@ -340,7 +157,7 @@ class Scheduler:
             except ValueError as exc:
                 problems.append(("patient.email", str(exc)))
         birth = details.date_of_birth
-        if birth is not None and not OLDEST_BIRTH_DATE <= birth <= self.today(clinic):
+        if birth is not None and not OLDEST_BIRTH_DATE <= birth <= self.search.today(clinic):
             problems.append(("patient.date_of_birth", "must be a past date after 1900-01-01"))
         if problems:
             raise invalid_fields(*problems)
@@ -382,25 +199,27 @@ class Scheduler:
             slot.provider,
             slot.appointment_type,
             slot.ref.start,
-            self._earliest_start(clinic),
+            self.search.earliest_start(clinic),
         )
 
     async def _slot_not_bookable(
         self, clinic: Clinic, slot: _ResolvedSlot, outcome: WriteOutcome
     ) -> ServiceError:
-        alternatives = await self.alternatives(clinic, slot.appointment_type, slot.ref.start)
+        alternatives = await self.search.alternatives(clinic, slot.appointment_type, slot.ref.start)
         if outcome is WriteOutcome.SLOT_IN_PAST:
-            return ServiceError(
+            return SlotNotBookableError(
                 422,
                 "slot_in_past",
                 "That time has passed or is too soon to book; pick another slot.",
+                clinic_id=clinic.clinic_id,
                 alternatives=alternatives,
             )
         BOOKINGS.labels("conflict").inc()
-        return ServiceError(
+        return SlotNotBookableError(
             409,
             "slot_unavailable",
             "That time is no longer free; here are the nearest free times.",
+            clinic_id=clinic.clinic_id,
             alternatives=alternatives,
         )
 
