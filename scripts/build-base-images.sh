@@ -14,6 +14,8 @@
 # does when LOCAL_BASE_IMAGES=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=lib/common.sh
+source scripts/lib/common.sh
 
 SUITE="bookworm"
 DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
@@ -23,9 +25,6 @@ NODE_BASE="localhost/bright-smile/node-base:$SUITE"
 CACHE_DIR=".tools/cache/base-images"
 # shellcheck source=lib/containers.sh
 source scripts/lib/containers.sh
-
-say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
-die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
 for tool in debootstrap buildah podman; do
   command -v "$tool" >/dev/null || die "$tool not found: run 'make image-tools' (installs buildah, podman, debootstrap and runc through apt)."

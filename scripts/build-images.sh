@@ -20,6 +20,8 @@
 #   IMAGE_STORAGE_DRIVER  buildah's storage driver (default overlay, else vfs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=lib/common.sh
+source scripts/lib/common.sh
 
 IMAGE_REGISTRY="${IMAGE_REGISTRY:-ghcr.io/bright-smile}"
 IMAGE_TAG="${IMAGE_TAG:?IMAGE_TAG is not set (make images sets it to the chart appVersion)}"
@@ -28,9 +30,6 @@ IMAGE_PUSH="${IMAGE_PUSH:-0}"
 IMAGE_PLATFORM="${IMAGE_PLATFORM:-}"
 IMAGE_BUILDER="${IMAGE_BUILDER:-auto}"
 PIP_CA_BUNDLE="${PIP_CA_BUNDLE-${PIP_CERT:-}}"
-
-say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
-die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
 if [[ "$IMAGE_BUILDER" == auto ]]; then
   if command -v docker >/dev/null && docker info >/dev/null 2>&1; then

@@ -5,7 +5,7 @@
 # (a local registry the push test pushes to; its service is not started). Idempotent.
 set -euo pipefail
 
-die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+source "$(dirname "$0")/lib/common.sh"
 
 packages=(buildah podman debootstrap runc docker-registry)
 missing=()

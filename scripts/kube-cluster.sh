@@ -17,6 +17,8 @@
 # the cluster can take installs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=lib/common.sh
+source scripts/lib/common.sh
 
 REPO="$PWD"
 BIN="$REPO/.tools/bin"
@@ -25,9 +27,6 @@ KWOK_CONFIG="$REPO/.tools/kwok/kwok.yaml"
 NODES="${KUBE_CLUSTER_NODES:-3}"
 VOLUMES="${KUBE_CLUSTER_VOLUMES:-4}"
 READY_TIMEOUT="${KUBE_CLUSTER_READY_TIMEOUT:-180}"
-
-say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
-die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
 [[ $# -eq 1 ]] || die "usage: $0 <workdir>   (the kubeconfig is written to <workdir>/kubeconfig)"
 for binary in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok; do
