@@ -25,6 +25,7 @@ from scheduling_api.api.middleware import ObservabilityMiddleware
 from scheduling_api.api.openapi import install_openapi
 from scheduling_api.api.request_guard import RequestGuardMiddleware
 from scheduling_api.api.slot_views import SlotViews
+from scheduling_api.callbacks import Callbacks
 from scheduling_api.clinic_loader import load_clinics
 from scheduling_api.config import Settings
 from scheduling_api.domain.clinic import Clinic
@@ -103,6 +104,7 @@ def create_app(
     context = AppContext(
         scheduler=scheduler,
         slot_views=SlotViews(clinics=clinics, signer=signer),
+        callbacks=Callbacks(store=store, clock=clock),
         token_digests=tuple(
             token_digest(token.get_secret_value()) for token in settings.scheduling_api_tokens
         ),

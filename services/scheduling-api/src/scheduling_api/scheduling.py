@@ -1,4 +1,4 @@
-"""The scheduling use cases: availability, booking, rescheduling, cancelling, callbacks.
+"""The appointment book's use cases: booking, rescheduling and cancelling.
 
 This layer joins the pure domain (clinics, slot maths, signed slot ids) to the Redis
 store and turns outcomes into `ServiceError`s with the contract's codes. It knows
@@ -8,7 +8,6 @@ nothing about HTTP requests beyond those codes, and takes "now" from an injected
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -19,17 +18,17 @@ from scheduling_api.availability import AvailabilitySearch
 from scheduling_api.domain.clinic import AppointmentType, Clinic, Provider
 from scheduling_api.domain.patients import (
     clean_name,
-    clean_text,
     normalize_email,
     normalize_phone,
+    optional_text,
 )
 from scheduling_api.domain.records import (
+    DEFAULT_SOURCE,
     Booking,
     BookingStatus,
-    Callback,
-    CallbackStatus,
     Patient,
     booking_fingerprint,
+    new_id,
     reschedule_fingerprint,
 )
 from scheduling_api.domain.slot_ids import InvalidSlotIdError, SlotIdSigner, SlotRef
@@ -39,13 +38,12 @@ from scheduling_api.domain.slots import (
     slot_refusal,
 )
 from scheduling_api.errors import ServiceError, invalid_fields, not_found
-from scheduling_api.metrics import BOOKINGS, CALLBACKS
+from scheduling_api.metrics import BOOKINGS
 from scheduling_api.store.redis_store import RedisStore, WriteOutcome
 
 logger = logging.getLogger(__name__)
 
 OLDEST_BIRTH_DATE = date(1900, 1, 1)
-DEFAULT_SOURCE = "api"
 
 
 class BookAnswer(StrEnum):
@@ -74,24 +72,24 @@ class _ResolvedSlot:
 
 
 class SlotNotBookableError(ServiceError):
-    """A taken or too-soon slot, with the nearest free times (api/slot_views renders them)."""
+    """A taken (409) or too-soon (422) slot, with the nearest free times, which the API
+    renders (api/slot_views.py)."""
 
-    def __init__(
-        self,
-        status_code: int,
-        error: str,
-        message: str,
-        *,
-        clinic_id: str,
-        alternatives: tuple[Slot, ...],
-    ) -> None:
-        super().__init__(status_code, error, message)
+    def __init__(self, clinic_id: str, alternatives: tuple[Slot, ...], *, in_past: bool) -> None:
+        if in_past:
+            super().__init__(
+                422,
+                "slot_in_past",
+                "That time has passed or is too soon to book; pick another slot.",
+            )
+        else:
+            super().__init__(
+                409,
+                "slot_unavailable",
+                "That time is no longer free; here are the nearest free times.",
+            )
         self.clinic_id = clinic_id
         self.alternatives = alternatives
-
-
-def _new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(10)}"
 
 
 class Scheduler:
@@ -177,7 +175,7 @@ class Scheduler:
         start = slot.ref.start
         end = start + slot.appointment_type.duration_minutes * 60
         return Booking(
-            booking_id=_new_id("bk"),
+            booking_id=new_id("bk"),
             clinic_id=clinic.clinic_id,
             status=BookingStatus.CONFIRMED,
             start=datetime.fromtimestamp(start, clinic.tz),
@@ -206,22 +204,10 @@ class Scheduler:
         self, clinic: Clinic, slot: _ResolvedSlot, outcome: WriteOutcome
     ) -> ServiceError:
         alternatives = await self.search.alternatives(clinic, slot.appointment_type, slot.ref.start)
-        if outcome is WriteOutcome.SLOT_IN_PAST:
-            return SlotNotBookableError(
-                422,
-                "slot_in_past",
-                "That time has passed or is too soon to book; pick another slot.",
-                clinic_id=clinic.clinic_id,
-                alternatives=alternatives,
-            )
-        BOOKINGS.labels("conflict").inc()
-        return SlotNotBookableError(
-            409,
-            "slot_unavailable",
-            "That time is no longer free; here are the nearest free times.",
-            clinic_id=clinic.clinic_id,
-            alternatives=alternatives,
-        )
+        in_past = outcome is WriteOutcome.SLOT_IN_PAST
+        if not in_past:
+            BOOKINGS.labels("conflict").inc()
+        return SlotNotBookableError(clinic.clinic_id, alternatives, in_past=in_past)
 
     async def book(
         self,
@@ -236,8 +222,8 @@ class Scheduler:
         """Book a slot; returns the booking and how the request was answered."""
         slot = self._resolve_slot(clinic, slot_id)
         cleaned = self.clean_patient(clinic, patient)
-        notes = _optional_text(notes)
-        source = _optional_text(source) or DEFAULT_SOURCE
+        notes = optional_text(notes)
+        source = optional_text(source) or DEFAULT_SOURCE
         booking = self._new_booking(clinic, slot, patient=cleaned, notes=notes, source=source)
         write = await self.store.create_booking(
             booking,
@@ -294,7 +280,7 @@ class Scheduler:
 
     async def cancel(self, clinic: Clinic, booking_id: str, *, reason: str | None) -> Booking:
         booking = await self.get_booking(clinic, booking_id)
-        reason = _optional_text(reason)
+        reason = optional_text(reason)
         write = await self.store.cancel_booking(booking, reason=reason, now=self._clock())
         if write.outcome is WriteOutcome.NOT_FOUND or write.booking is None:
             raise not_found("booking", booking_id)
@@ -372,63 +358,6 @@ class Scheduler:
             },
         )
 
-    # -- callbacks ----------------------------------------------------------------------
-
-    async def request_callback(
-        self,
-        clinic: Clinic,
-        *,
-        name: str,
-        phone: str,
-        reason: str | None,
-        preferred_time: str | None,
-        source: str | None,
-    ) -> Callback:
-        problems: list[tuple[str, str]] = []
-        try:
-            name = clean_name(name)
-        except ValueError as exc:
-            problems.append(("name", str(exc)))
-        try:
-            phone = normalize_phone(phone, clinic.address.country)
-        except ValueError as exc:
-            problems.append(("phone", str(exc)))
-        if problems:
-            raise invalid_fields(*problems)
-        now = self._clock()
-        callback = Callback(
-            callback_id=_new_id("cb"),
-            clinic_id=clinic.clinic_id,
-            status=CallbackStatus.OPEN,
-            name=name,
-            phone=phone,
-            reason=_optional_text(reason),
-            preferred_time=_optional_text(preferred_time),
-            source=_optional_text(source) or DEFAULT_SOURCE,
-            created_at=now,
-            updated_at=now,
-        )
-        await self.store.create_callback(callback)
-        CALLBACKS.inc()
-        logger.info(
-            "callback requested",
-            extra={"clinic_id": clinic.clinic_id, "callback_id": callback.callback_id},
-        )
-        return callback
-
-    async def list_callbacks(
-        self, clinic: Clinic, *, status: CallbackStatus | None, limit: int
-    ) -> list[Callback]:
-        return await self.store.list_callbacks(clinic.clinic_id, status=status, limit=limit)
-
-    async def resolve_callback(self, clinic: Clinic, callback_id: str) -> Callback:
-        callback = await self.store.resolve_callback(
-            clinic.clinic_id, callback_id, now=self._clock()
-        )
-        if callback is None:
-            raise not_found("callback", callback_id)
-        return callback
-
 
 def _holds(existing: Booking | None, wanted: Booking) -> bool:
     """Whether `existing` (holding exactly `wanted`'s interval with the same provider) is
@@ -440,13 +369,6 @@ def _holds(existing: Booking | None, wanted: Booking) -> bool:
         and existing.patient.phone == wanted.patient.phone
         and existing.patient.name.casefold() == wanted.patient.name.casefold()
     )
-
-
-def _optional_text(value: str | None) -> str | None:
-    """Cleaned free text, with blank treated as absent."""
-    if value is None:
-        return None
-    return clean_text(value) or None
 
 
 def _key_reused() -> ServiceError:

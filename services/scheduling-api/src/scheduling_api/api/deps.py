@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from scheduling_api.api.slot_views import SlotViews
+from scheduling_api.callbacks import Callbacks
 from scheduling_api.domain.clinic import Clinic
 from scheduling_api.errors import ServiceError
 from scheduling_api.scheduling import Scheduler
@@ -23,6 +24,7 @@ from scheduling_api.scheduling import Scheduler
 class AppContext:
     scheduler: Scheduler
     slot_views: SlotViews
+    callbacks: Callbacks
     token_digests: tuple[bytes, ...]
     """SHA-256 of each accepted bearer token; empty only in insecure dev mode."""
     clinic_profiles: dict[str, bytes]
