@@ -41,7 +41,7 @@ AGENT_NAME = "bright-smile-receptionist"
 _VENV_BIN = Path(sys.executable).parent
 _LOG_TAIL_CHARS = 3000
 
-# the standard ports of METRICS_AND_PORTS.md, used by `call-sim dev` when they are free
+# each service's default port (docs/configuration.md), used by `call-sim dev` when free
 STANDARD_PORTS = {
     "scheduling-api": 8000,
     "token-service": 8001,
@@ -210,7 +210,7 @@ def livekit_loopback_config(
     agent_target_load: float,
     webhook_urls: list[str] | None = None,
 ) -> str:
-    """Everything on 127.0.0.1: bind, advertised ICE address, STUN (see REFERENCE.md).
+    """Everything on 127.0.0.1: bind, advertised ICE address, STUN.
 
     `agents.target_load`: the server dispatches a job only to a worker whose reported load
     (its machine's CPU, 0..1) is below this (default 0.7), independently of the worker's
