@@ -14,8 +14,6 @@
 # does when LOCAL_BASE_IMAGES=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# shellcheck source=lib/common.sh
-source scripts/lib/common.sh
 
 SUITE="bookworm"
 DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
@@ -25,6 +23,9 @@ NODE_BASE="localhost/bright-smile/node-base:$SUITE"
 CACHE_DIR=".tools/cache/base-images"
 # shellcheck source=lib/containers.sh
 source scripts/lib/containers.sh
+
+# shellcheck source=lib/common.sh
+source scripts/lib/common.sh
 
 for tool in debootstrap buildah podman; do
   command -v "$tool" >/dev/null || die "$tool not found: run 'make image-tools' (installs buildah, podman, debootstrap and runc through apt)."

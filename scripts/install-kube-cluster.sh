@@ -12,8 +12,6 @@
 # most of it; 26 min was measured on 2 cores shared with other builds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# shellcheck source=lib/common.sh
-source scripts/lib/common.sh
 
 KUBE_VERSION="v1.35.4"
 KWOK_VERSION="v0.8.0"
@@ -29,6 +27,9 @@ KWOK_STAGES=(node/fast/node-initialize node/heartbeat-with-lease/node-heartbeat-
 TOOLS_BIN="$PWD/.tools/bin"
 STAMP="$TOOLS_BIN/.kube-cluster.stamp"
 KWOK_CONFIG="$PWD/.tools/kwok/kwok.yaml"
+
+# shellcheck source=lib/common.sh
+source scripts/lib/common.sh
 
 wanted_stamp() {
   { echo "$KUBE_VERSION $KWOK_VERSION"; cat "$WRAPPER/go.mod" "$WRAPPER/go.sum" "$WRAPPER/etcd/main.go"; } |

@@ -8,8 +8,6 @@
 # modules from the Go module proxy and compiles for 1-3 minutes (84 s measured on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# shellcheck source=lib/common.sh
-source scripts/lib/common.sh
 
 # v1.13.0/v1.13.1 and later tags carrying `replace` directives cannot be `go install`ed;
 # change the pin only to a tag that builds this way.
@@ -19,6 +17,9 @@ REQUIRED_GO_MINOR=26 # the module's go.mod says `go 1.26`
 
 TOOLS_BIN="$PWD/.tools/bin"
 TARGET="$TOOLS_BIN/livekit-server"
+
+# shellcheck source=lib/common.sh
+source scripts/lib/common.sh
 
 installed_version() {
   [[ -x "$TARGET" ]] && "$TARGET" --version 2>/dev/null | awk '{print $NF}'

@@ -11,8 +11,6 @@
 # a rebuild after `rm -rf .tools` takes about 20 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# shellcheck source=lib/common.sh
-source scripts/lib/common.sh
 
 # Prometheus 3.16.0, whose Go module is tagged v0.316.0 (3.x releases are v0.3xx.y).
 PROMETHEUS_VERSION="v0.316.0"
@@ -22,6 +20,9 @@ REQUIRED_GO_MINOR=26 # the module's go.mod says `go 1.26.7`
 
 TOOLS_BIN="$PWD/.tools/bin"
 BINARIES=(prometheus promtool)
+
+# shellcheck source=lib/common.sh
+source scripts/lib/common.sh
 
 # The version line the binary prints, e.g. `prometheus, version 3.16.0 (branch: , revision:
 # v0.316.0)`; `go install` stamps no version, so the build below sets it with -ldflags.

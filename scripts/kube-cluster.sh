@@ -17,8 +17,6 @@
 # the cluster can take installs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# shellcheck source=lib/common.sh
-source scripts/lib/common.sh
 
 REPO="$PWD"
 BIN="$REPO/.tools/bin"
@@ -27,6 +25,9 @@ KWOK_CONFIG="$REPO/.tools/kwok/kwok.yaml"
 NODES="${KUBE_CLUSTER_NODES:-3}"
 VOLUMES="${KUBE_CLUSTER_VOLUMES:-4}"
 READY_TIMEOUT="${KUBE_CLUSTER_READY_TIMEOUT:-180}"
+
+# shellcheck source=lib/common.sh
+source scripts/lib/common.sh
 
 [[ $# -eq 1 ]] || die "usage: $0 <workdir>   (the kubeconfig is written to <workdir>/kubeconfig)"
 for binary in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok; do

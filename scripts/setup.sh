@@ -3,6 +3,7 @@
 # editable plus the test and lint tools, and the system packages the tests need.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
 # shellcheck source=lib/common.sh
 source scripts/lib/common.sh
 
