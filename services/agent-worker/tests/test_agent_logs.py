@@ -1,4 +1,4 @@
-"""Patient data never reaches a log line."""
+"""Patient data never reaches a log line, and production lines have the one shape."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import io
 import json
 import logging
 
-from livekit.agents.cli.log import JsonFormatter
-from receptionist.logs import RedactPatientData, install_redaction, log_turn
+from livekit.agents.cli.log import JsonFormatter as LiveKitJsonFormatter
+from receptionist.logs import JsonFormatter, RedactPatientData, install_log_shape, log_turn
 
 
 def json_lines(emit) -> list[dict]:
@@ -66,13 +66,20 @@ def test_turn_lines_keep_their_latencies() -> None:
     assert line["tools"] == ["book_appointment"]
 
 
-def test_install_is_idempotent() -> None:
+def test_install_shapes_the_cli_json_handler_and_is_idempotent() -> None:
     root = logging.getLogger()
-    handler = logging.NullHandler()
-    root.addHandler(handler)
+    cli_json = logging.StreamHandler(io.StringIO())
+    cli_json.setFormatter(LiveKitJsonFormatter())
+    coloured = logging.NullHandler()  # `dev`: the console keeps the CLI's lines for people
+    root.addHandler(cli_json)
+    root.addHandler(coloured)
     try:
-        install_redaction()
-        install_redaction()
-        assert sum(isinstance(f, RedactPatientData) for f in handler.filters) == 1
+        install_log_shape()
+        install_log_shape()
+        assert isinstance(cli_json.formatter, JsonFormatter)
+        assert coloured.formatter is None
+        for handler in (cli_json, coloured):
+            assert sum(isinstance(f, RedactPatientData) for f in handler.filters) == 1
     finally:
-        root.removeHandler(handler)
+        root.removeHandler(cli_json)
+        root.removeHandler(coloured)

@@ -1,17 +1,24 @@
-"""Logging for the worker: JSON lines with patient data redacted.
+"""Logging for the worker: JSON lines in the shape docs/conventions.md sets, patient data
+redacted.
 
 The LiveKit CLI installs the root handler (JSON in `start`, coloured in `dev`), and job
-processes forward their records to it. We add one filter to that handler, so every line —
-ours, the framework's and the plugins', from any process — is scrubbed of phone numbers,
-email addresses and the fields that carry names or what the caller said.
+processes forward their records to it. `install_log_shape` gives that handler our JSON
+formatter in `start`, and one filter in every mode, so every line — ours, the
+framework's and the plugins', from any process — is scrubbed of phone numbers, email
+addresses, secret query values and the fields that carry names or what the caller said.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from datetime import UTC, datetime
 from typing import Any
 
+from livekit.agents.cli.log import JsonFormatter as LiveKitJsonFormatter
+
+SERVICE = "agent-worker"
 REDACTED = "[redacted]"
 
 # extra-field names whose values are patient data or free text from the call
@@ -35,14 +42,16 @@ _SENSITIVE_KEYS = frozenset(
 )
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 _PHONE = re.compile(r"\+?\d[\d\s().-]{5,}\d")
-_STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+_SECRET_IN_QUERY = re.compile(r"((?:api_key|access_token|token)=)[^&\s\"']+", re.IGNORECASE)
+_RECORD_ATTRIBUTES = {*vars(logging.makeLogRecord({})), "message", "asctime", "taskName"}
 
 turn_logger = logging.getLogger("receptionist.turns")
 
 
 def redact_text(text: str) -> str:
-    """Mask email addresses and anything that looks like a phone number."""
-    return _PHONE.sub(REDACTED, _EMAIL.sub(REDACTED, text))
+    """Mask email addresses, anything that looks like a phone number and secret query values."""
+    masked = _SECRET_IN_QUERY.sub(rf"\1{REDACTED}", text)
+    return _PHONE.sub(REDACTED, _EMAIL.sub(REDACTED, masked))
 
 
 def _redact_value(value: Any) -> Any:
@@ -67,15 +76,35 @@ class RedactPatientData(logging.Filter):
         record.msg = redact_text(record.getMessage())
         record.args = None
         for key, value in list(vars(record).items()):
-            if key in _STANDARD_ATTRS:
+            if key in _RECORD_ATTRIBUTES:
                 continue
             setattr(record, key, REDACTED if _is_sensitive(key) else _redact_value(value))
         return True
 
 
-def install_redaction() -> None:
-    """Attach the redaction filter to every root handler (idempotent)."""
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "service": SERVICE,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _RECORD_ATTRIBUTES and not key.startswith("_"):
+                entry.setdefault(key, value)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def install_log_shape() -> None:
+    """Our JSON shape on the CLI's JSON handler, and redaction on every root handler
+    (idempotent)."""
     for handler in logging.getLogger().handlers:
+        if isinstance(handler.formatter, LiveKitJsonFormatter):
+            handler.setFormatter(JsonFormatter())
         if not any(isinstance(f, RedactPatientData) for f in handler.filters):
             handler.addFilter(RedactPatientData())
 
