@@ -84,13 +84,9 @@ class RedactPatientData(logging.Filter):
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "service": SERVICE,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
+        ts = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+        entry: dict[str, Any] = {"ts": ts, "level": record.levelname.lower(), "service": SERVICE}
+        entry |= {"logger": record.name, "message": record.getMessage()}
         for key, value in vars(record).items():
             if key not in _RECORD_ATTRIBUTES and not key.startswith("_"):
                 entry.setdefault(key, value)

@@ -17,12 +17,8 @@ from typing import Any
 SERVICE = "token-service"
 REDACTED = "[redacted]"
 
-# uvicorn adds an ANSI-coloured copy of each message as `color_message`
-_RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {
-    "message",
-    "color_message",
-    "taskName",
-}
+# what every record carries (uvicorn adds `color_message`, an ANSI-coloured copy)
+_RECORD_ATTRIBUTES = {*vars(logging.makeLogRecord({})), "message", "color_message", "taskName"}
 _SECRET_IN_QUERY = re.compile(r"((?:api_key|access_token|token)=)[^&\s\"']+", re.IGNORECASE)
 
 
@@ -33,13 +29,9 @@ def redact(text: str) -> str:
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "service": SERVICE,
-            "logger": record.name,
-            "message": redact(record.getMessage()),
-        }
+        ts = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+        entry: dict[str, Any] = {"ts": ts, "level": record.levelname.lower(), "service": SERVICE}
+        entry |= {"logger": record.name, "message": redact(record.getMessage())}
         for key, value in vars(record).items():
             if key not in _RECORD_ATTRIBUTES and not key.startswith("_"):
                 entry.setdefault(key, value)
