@@ -36,9 +36,9 @@ SETUPS = {
         )
     },
     "agent-worker": (
+        "from receptionist.logs import install_redaction, use_log_shape; use_log_shape(); "
         "from livekit.agents.cli.log import setup_logging; "
-        "setup_logging('INFO', devmode=False, console=False); "
-        "from receptionist.logs import install_log_shape; install_log_shape()"
+        "setup_logging('INFO', devmode=False, console=False); install_redaction()"
     ),
 }
 

@@ -6,8 +6,14 @@ import io
 import json
 import logging
 
-from livekit.agents.cli.log import JsonFormatter as LiveKitJsonFormatter
-from receptionist.logs import JsonFormatter, RedactPatientData, install_log_shape, log_turn
+from livekit.agents.cli import log as cli_log
+from receptionist.logs import (
+    JsonFormatter,
+    RedactPatientData,
+    install_redaction,
+    log_turn,
+    use_log_shape,
+)
 
 
 def json_lines(emit) -> list[dict]:
@@ -66,20 +72,26 @@ def test_turn_lines_keep_their_latencies() -> None:
     assert line["tools"] == ["book_appointment"]
 
 
-def test_install_shapes_the_cli_json_handler_and_is_idempotent() -> None:
+def test_the_clis_production_handler_writes_our_shape(monkeypatch) -> None:
+    monkeypatch.setattr(cli_log, "JsonFormatter", cli_log.JsonFormatter)  # undone afterwards
+    use_log_shape()
     root = logging.getLogger()
-    cli_json = logging.StreamHandler(io.StringIO())
-    cli_json.setFormatter(LiveKitJsonFormatter())
-    coloured = logging.NullHandler()  # `dev`: the console keeps the CLI's lines for people
-    root.addHandler(cli_json)
-    root.addHandler(coloured)
+    before = list(root.handlers)
     try:
-        install_log_shape()
-        install_log_shape()
-        assert isinstance(cli_json.formatter, JsonFormatter)
-        assert coloured.formatter is None
-        for handler in (cli_json, coloured):
-            assert sum(isinstance(f, RedactPatientData) for f in handler.filters) == 1
+        cli_log.setup_logging("INFO", devmode=False, console=False)
+        [handler] = [h for h in root.handlers if h not in before]
+        assert isinstance(handler.formatter, JsonFormatter)
     finally:
-        root.removeHandler(cli_json)
-        root.removeHandler(coloured)
+        root.handlers[:] = before
+
+
+def test_install_is_idempotent() -> None:
+    root = logging.getLogger()
+    handler = logging.NullHandler()
+    root.addHandler(handler)
+    try:
+        install_redaction()
+        install_redaction()
+        assert sum(isinstance(f, RedactPatientData) for f in handler.filters) == 1
+    finally:
+        root.removeHandler(handler)

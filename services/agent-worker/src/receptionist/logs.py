@@ -1,11 +1,12 @@
 """Logging for the worker: JSON lines in the shape docs/conventions.md sets, patient data
 redacted.
 
-The LiveKit CLI installs the root handler (JSON in `start`, coloured in `dev`), and job
-processes forward their records to it. `install_log_shape` gives that handler our JSON
-formatter in `start`, and one filter in every mode, so every line — ours, the
-framework's and the plugins', from any process — is scrubbed of phone numbers, email
-addresses, secret query values and the fields that carry names or what the caller said.
+The LiveKit CLI builds the root handler inside `cli.run_app` (JSON in `start`, coloured
+in `dev`), and job processes forward their records to it. `use_log_shape`, called before
+`run_app`, makes the CLI's JSON lines ours from the first one; `install_redaction` adds
+one filter to that handler, so every line — ours, the framework's and the plugins', from
+any process — is scrubbed of phone numbers, email addresses, secret query values and the
+fields that carry names or what the caller said.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from livekit.agents.cli.log import JsonFormatter as LiveKitJsonFormatter
+from livekit.agents.cli import log as cli_log
 
 SERVICE = "agent-worker"
 REDACTED = "[redacted]"
@@ -83,6 +84,10 @@ class RedactPatientData(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
+    def __init__(self, *, ensure_ascii: bool = True) -> None:
+        super().__init__()
+        self._ensure_ascii = ensure_ascii  # the CLI's choice for its stdout's encoding
+
     def format(self, record: logging.LogRecord) -> str:
         ts = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
         entry: dict[str, Any] = {"ts": ts, "level": record.levelname.lower(), "service": SERVICE}
@@ -92,15 +97,21 @@ class JsonFormatter(logging.Formatter):
                 entry.setdefault(key, value)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return json.dumps(entry, default=str, ensure_ascii=self._ensure_ascii)
 
 
-def install_log_shape() -> None:
-    """Our JSON shape on the CLI's JSON handler, and redaction on every root handler
-    (idempotent)."""
+def use_log_shape() -> None:
+    """Make the LiveKit CLI's production handler write our shape (call before `run_app`).
+
+    The CLI offers no hook between building its handler and the first line it writes, so
+    the formatter class its `setup_logging` instantiates is replaced.
+    """
+    cli_log.JsonFormatter = JsonFormatter  # type: ignore[misc, assignment]
+
+
+def install_redaction() -> None:
+    """Attach the redaction filter to every root handler (idempotent)."""
     for handler in logging.getLogger().handlers:
-        if isinstance(handler.formatter, LiveKitJsonFormatter):
-            handler.setFormatter(JsonFormatter())
         if not any(isinstance(f, RedactPatientData) for f in handler.filters):
             handler.addFilter(RedactPatientData())
 

@@ -24,7 +24,7 @@ from . import prompts, tool_schemas
 from .agent import FallbackReceptionist, Receptionist
 from .capacity import CapacityLoad
 from .config import Settings, get_settings
-from .logs import install_log_shape
+from .logs import install_redaction
 from .metrics import get_metrics, reap_dead_processes
 from .pipeline import PROVIDERS, build_pipeline, build_session, load_vad, room_options
 from .profile_cache import ProfileCache
@@ -211,7 +211,7 @@ async def _reap_forever(directory: str) -> None:
 
 def _on_worker_started(settings: Settings) -> None:
     """Main process, right after the framework wiped the metrics directory."""
-    install_log_shape()
+    install_redaction()
     preinitialise_metrics(settings)
     # the framework only creates its active-job series when the first job starts
     framework_metrics.RUNNING_JOB_GAUGE.labels(nodename=utils.nodename())

@@ -25,6 +25,7 @@ from scheduling_api.api.middleware import ObservabilityMiddleware
 from scheduling_api.api.openapi import install_openapi
 from scheduling_api.api.request_guard import RequestGuardMiddleware
 from scheduling_api.api.slot_views import SlotViews
+from scheduling_api.availability import AvailabilitySearch
 from scheduling_api.callbacks import Callbacks
 from scheduling_api.clinic_loader import load_clinics
 from scheduling_api.config import Settings
@@ -94,13 +95,10 @@ def create_app(
         busy_cache_seconds=settings.availability_cache_seconds,
     )
     signer = SlotIdSigner(settings.slot_secret_bytes())
-    scheduler = Scheduler(
-        clinics=clinics,
-        store=store,
-        signer=signer,
-        clock=clock,
-        min_notice_override=settings.min_notice_minutes,
+    search = AvailabilitySearch(
+        clinics=clinics, store=store, clock=clock, min_notice_override=settings.min_notice_minutes
     )
+    scheduler = Scheduler(search, signer=signer, clock=clock)
     context = AppContext(
         scheduler=scheduler,
         slot_views=SlotViews(clinics=clinics, signer=signer),

@@ -1,9 +1,9 @@
 """The free-slot search (availability, and the nearest free times to a taken one).
 
-Every cache on the availability path is sized here, so one reader sees them all. None
-can serve a stale answer:
-- busy intervals (store/redis_store.py, `SCHEDULING_API_AVAILABILITY_CACHE_SECONDS`):
-  dropped by the change feed on every write to the book;
+Every cache on the availability path is listed here, so one reader sees them all (all
+but the store's are sized here too). None can serve a stale answer:
+- busy intervals (store/redis_store.py, at most `AVAILABILITY_CACHE_SECONDS` old):
+  dropped through the change feed on every write to the book;
 - free slots (below): keyed on everything the search depends on, the bookings read from
   Redis included;
 - slot views and slot JSON (api/slot_views.py): a slot's public form depends only on the
@@ -67,8 +67,8 @@ class AvailabilitySearch:
         clock: Callable[[], datetime],
         min_notice_override: int | None = None,
     ) -> None:
-        self._clinics = clinics
-        self._store = store
+        self.clinics = clinics
+        self.store = store
         self._clock = clock
         self._min_notice_override = min_notice_override
         self._free_slots_memo = lru_cache(maxsize=FREE_SLOTS_CACHE_SIZE)(self._compute_free_slots)
@@ -142,7 +142,7 @@ class AvailabilitySearch:
             return ()
         providers = clinic.providers_for(appointment_type.appointment_type_id)
         query = SlotQuery(clinic, appointment_type, providers, self.earliest_start(clinic))
-        intervals = await self._store.busy_intervals(
+        intervals = await self.store.busy_intervals(
             clinic.clinic_id,
             tuple(provider.provider_id for provider in providers),
             day_span(first_day, last_day, clinic.tz),
@@ -155,7 +155,7 @@ class AvailabilitySearch:
     ) -> tuple[Slot, ...]:
         """Free slots in a window: the bookings are read from Redis every time, and the
         computation is memoised on everything it depends on, those bookings included."""
-        busy = await self._store.busy_intervals(
+        busy = await self.store.busy_intervals(
             clinic.clinic_id, search.provider_ids, day_span(first_day, last_day, clinic.tz)
         )
         return self._free_slots_memo(search, first_day, last_day, limit, tuple(busy.items()))
@@ -168,7 +168,7 @@ class AvailabilitySearch:
         limit: int,
         busy: tuple[tuple[str, tuple[Interval, ...]], ...],
     ) -> tuple[Slot, ...]:
-        clinic = self._clinics[search.clinic_id]
+        clinic = self.clinics[search.clinic_id]
         query = SlotQuery(
             clinic,
             clinic.appointment_types_by_id[search.appointment_type_id],

@@ -8,7 +8,7 @@ nothing about HTTP requests beyond those codes, and takes "now" from an injected
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -39,11 +39,15 @@ from scheduling_api.domain.slots import (
 )
 from scheduling_api.errors import ServiceError, invalid_fields, not_found
 from scheduling_api.metrics import BOOKINGS
-from scheduling_api.store.redis_store import RedisStore, WriteOutcome
+from scheduling_api.store.redis_store import WriteOutcome
 
 logger = logging.getLogger(__name__)
 
 OLDEST_BIRTH_DATE = date(1900, 1, 1)
+# a write refused for the slot itself: answered with the nearest free times
+_SLOT_REFUSED = frozenset(
+    {WriteOutcome.CONFLICT, WriteOutcome.SLOT_UNAVAILABLE, WriteOutcome.SLOT_IN_PAST}
+)
 
 
 class BookAnswer(StrEnum):
@@ -93,20 +97,14 @@ class SlotNotBookableError(ServiceError):
 
 
 class Scheduler:
+    """Changes to the appointment book, on the clinics and store the search reads."""
+
     def __init__(
-        self,
-        *,
-        clinics: Mapping[str, Clinic],
-        store: RedisStore,
-        signer: SlotIdSigner,
-        clock: Callable[[], datetime],
-        min_notice_override: int | None = None,
+        self, search: AvailabilitySearch, *, signer: SlotIdSigner, clock: Callable[[], datetime]
     ) -> None:
-        self.clinics = clinics
-        self.store = store
-        self.search = AvailabilitySearch(
-            clinics=clinics, store=store, clock=clock, min_notice_override=min_notice_override
-        )
+        self.search = search
+        self.clinics = search.clinics
+        self.store = search.store
         self._signer = signer
         self._clock = clock
 
@@ -245,11 +243,7 @@ class Scheduler:
             assert write.booking is not None
             BOOKINGS.labels("already_booked").inc()
             return write.booking, BookAnswer.ALREADY_BOOKED
-        if outcome in (
-            WriteOutcome.CONFLICT,
-            WriteOutcome.SLOT_UNAVAILABLE,
-            WriteOutcome.SLOT_IN_PAST,
-        ):
+        if outcome in _SLOT_REFUSED:
             raise await self._slot_not_bookable(clinic, slot, outcome)
         raise RuntimeError(f"unexpected booking outcome {outcome}")
 
@@ -337,11 +331,7 @@ class Scheduler:
             raise not_found("booking", booking_id)
         if outcome is WriteOutcome.NOT_ACTIVE:
             raise _not_active(await self.get_booking(clinic, booking_id), "moved")
-        if outcome in (
-            WriteOutcome.CONFLICT,
-            WriteOutcome.SLOT_UNAVAILABLE,
-            WriteOutcome.SLOT_IN_PAST,
-        ):
+        if outcome in _SLOT_REFUSED:
             raise await self._slot_not_bookable(clinic, slot, outcome)
         raise RuntimeError(f"unexpected reschedule outcome {outcome}")
 
