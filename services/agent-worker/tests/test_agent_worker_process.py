@@ -3,6 +3,7 @@ endpoint that merges the job processes' series with the framework's worker metri
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -71,6 +72,12 @@ def test_worker_serves_health_and_merged_metrics(services, tmp_path: Path) -> No
         assert series in body, series
     worker.stop()
     assert worker.process.returncode == 0  # SIGTERM drains (no calls here) and exits cleanly
+    # every line, the framework's start-up lines included, in docs/conventions.md's shape
+    lines = [json.loads(line) for line in worker.log().splitlines() if line.startswith("{")]
+    assert any(line["message"] == "draining worker" for line in lines)
+    for line in lines:
+        assert list(line)[:5] == ["ts", "level", "service", "logger", "message"], line
+        assert line["service"] == "agent-worker"
 
 
 def test_worker_refuses_to_start_without_provider_keys(tmp_path: Path) -> None:

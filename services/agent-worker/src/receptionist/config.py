@@ -1,6 +1,6 @@
 """Every setting of the agent worker, read from environment variables.
 
-Names follow `briefs/METRICS_AND_PORTS.md`; the turn-handling knobs map one-to-one onto
+Each is documented in docs/configuration.md; the turn-handling knobs map one-to-one onto
 LiveKit's `TurnHandlingOptions` so operators can tune latency without a code change.
 """
 

@@ -24,6 +24,9 @@ from scheduling_api.api.errors import install_error_handlers
 from scheduling_api.api.middleware import ObservabilityMiddleware
 from scheduling_api.api.openapi import install_openapi
 from scheduling_api.api.request_guard import RequestGuardMiddleware
+from scheduling_api.api.slot_views import SlotViews
+from scheduling_api.availability import AvailabilitySearch
+from scheduling_api.callbacks import Callbacks
 from scheduling_api.clinic_loader import load_clinics
 from scheduling_api.config import Settings
 from scheduling_api.domain.clinic import Clinic
@@ -91,15 +94,15 @@ def create_app(
         changes=changes,
         busy_cache_seconds=settings.availability_cache_seconds,
     )
-    scheduler = Scheduler(
-        clinics=clinics,
-        store=store,
-        signer=SlotIdSigner(settings.slot_secret_bytes()),
-        clock=clock,
-        min_notice_override=settings.min_notice_minutes,
+    signer = SlotIdSigner(settings.slot_secret_bytes())
+    search = AvailabilitySearch(
+        clinics=clinics, store=store, clock=clock, min_notice_override=settings.min_notice_minutes
     )
+    scheduler = Scheduler(search, signer=signer, clock=clock)
     context = AppContext(
         scheduler=scheduler,
+        slot_views=SlotViews(clinics=clinics, signer=signer),
+        callbacks=Callbacks(store=store, clock=clock),
         token_digests=tuple(
             token_digest(token.get_secret_value()) for token in settings.scheduling_api_tokens
         ),

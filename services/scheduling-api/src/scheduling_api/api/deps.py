@@ -13,6 +13,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from scheduling_api.api.slot_views import SlotViews
+from scheduling_api.callbacks import Callbacks
 from scheduling_api.domain.clinic import Clinic
 from scheduling_api.errors import ServiceError
 from scheduling_api.scheduling import Scheduler
@@ -21,6 +23,8 @@ from scheduling_api.scheduling import Scheduler
 @dataclass(frozen=True, slots=True)
 class AppContext:
     scheduler: Scheduler
+    slot_views: SlotViews
+    callbacks: Callbacks
     token_digests: tuple[bytes, ...]
     """SHA-256 of each accepted bearer token; empty only in insecure dev mode."""
     clinic_profiles: dict[str, bytes]

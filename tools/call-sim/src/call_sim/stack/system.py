@@ -37,7 +37,7 @@ from call_sim.stack.servers import livekit_server, redis_server
 LIVEKIT_API_KEY = "callsim"
 AGENT_NAME = "bright-smile-receptionist"
 
-# the standard ports of METRICS_AND_PORTS.md, used by `call-sim dev` when they are free
+# each service's default port (docs/configuration.md), used by `call-sim dev` when free
 STANDARD_PORTS = {
     "scheduling-api": 8000,
     "token-service": 8001,
