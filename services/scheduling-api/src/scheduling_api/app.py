@@ -17,19 +17,21 @@ from redis.asyncio import Redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from scheduling_api.api import availability, bookings, callbacks, health
+from scheduling_api.api import availability, bookings, callbacks, calls, health
 from scheduling_api.api import clinics as clinic_routes
 from scheduling_api.api.deps import AppContext, token_digest
 from scheduling_api.api.errors import install_error_handlers
 from scheduling_api.api.middleware import ObservabilityMiddleware
 from scheduling_api.api.openapi import install_openapi
 from scheduling_api.api.request_guard import RequestGuardMiddleware
+from scheduling_api.call_log import CallLog
 from scheduling_api.clinic_loader import load_clinics
 from scheduling_api.config import Settings
 from scheduling_api.domain.clinic import Clinic
 from scheduling_api.domain.slot_ids import SlotIdSigner
 from scheduling_api.metrics import preinitialise
 from scheduling_api.scheduling import Scheduler
+from scheduling_api.store.call_store import CallStore
 from scheduling_api.store.change_feed import ChangeFeed
 from scheduling_api.store.redis_store import RedisStore
 
@@ -100,6 +102,7 @@ def create_app(
     )
     context = AppContext(
         scheduler=scheduler,
+        calls=CallLog(CallStore(redis, key_prefix=settings.redis_key_prefix), clock=clock),
         token_digests=tuple(
             token_digest(token.get_secret_value()) for token in settings.scheduling_api_tokens
         ),
@@ -135,7 +138,7 @@ def create_app(
     app.state.context = context
     # Availability first: it is the hot path and routes are matched in order. The bearer
     # token of every /v1 route is checked by RequestGuardMiddleware, before the body.
-    for module in (availability, clinic_routes, bookings, callbacks, health):
+    for module in (availability, clinic_routes, bookings, callbacks, calls, health):
         app.include_router(module.router)
     install_error_handlers(app)
     install_openapi(app, max_body_bytes=settings.max_body_bytes)

@@ -13,6 +13,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from scheduling_api.call_log import CallLog
 from scheduling_api.domain.clinic import Clinic
 from scheduling_api.errors import ServiceError
 from scheduling_api.scheduling import Scheduler
@@ -21,6 +22,7 @@ from scheduling_api.scheduling import Scheduler
 @dataclass(frozen=True, slots=True)
 class AppContext:
     scheduler: Scheduler
+    calls: CallLog
     token_digests: tuple[bytes, ...]
     """SHA-256 of each accepted bearer token; empty only in insecure dev mode."""
     clinic_profiles: dict[str, bytes]

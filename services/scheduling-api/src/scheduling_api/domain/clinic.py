@@ -172,6 +172,26 @@ class BookingRules(_Strict):
     emergency_max_wait_hours: Annotated[int, Field(ge=1, le=7 * 24)] = 24
 
 
+class CallRecordPolicy(_Strict):
+    """What the clinic keeps of each call: the record always, the transcript only opted in.
+
+    Retention is enforced by Redis expiry, so an expired transcript is deleted, not hidden.
+    """
+
+    store_transcripts: bool = False
+    transcript_retention_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    record_retention_days: Annotated[int, Field(ge=1, le=3650)] = 365
+
+    @model_validator(mode="after")
+    def _transcript_within_record(self) -> CallRecordPolicy:
+        if self.transcript_retention_days > self.record_retention_days:
+            raise ValueError(
+                "transcript_retention_days must not exceed record_retention_days "
+                f"({self.transcript_retention_days} > {self.record_retention_days})"
+            )
+        return self
+
+
 class Clinic(_Strict):
     """A clinic as described in its YAML file (and served, reshaped, as its profile)."""
 
@@ -192,6 +212,7 @@ class Clinic(_Strict):
     policies: Policies
     faq: list[FaqEntry] = []
     booking_rules: BookingRules = BookingRules()
+    call_records: CallRecordPolicy = CallRecordPolicy()
 
     @field_validator("timezone")
     @classmethod

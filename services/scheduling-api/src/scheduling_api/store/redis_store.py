@@ -324,7 +324,7 @@ class RedisStore:
         keys = self._keys(clinic_id)
         index = keys.phone(phone) if phone else keys.day(day) if day else keys.bookings()
         found: list[Booking] = []
-        async for fields in self._walk_index(index, keys.booking):
+        async for fields in walk_index(self._redis, index, keys.booking):
             booking = _booking_from_hash(fields)
             if day and booking.start.date() != day:
                 continue
@@ -365,7 +365,7 @@ class RedisStore:
     ) -> list[Callback]:
         keys = self._keys(clinic_id)
         found: list[Callback] = []
-        async for fields in self._walk_index(keys.callbacks(), keys.callback):
+        async for fields in walk_index(self._redis, keys.callbacks(), keys.callback):
             callback = _callback_from_hash(fields)
             if status and callback.status is not status:
                 continue
@@ -383,23 +383,34 @@ class RedisStore:
             return None
         return await self.get_callback(clinic_id, callback_id)
 
-    async def _walk_index(
-        self, index_key: str, record_key: Callable[[str], str]
-    ) -> AsyncIterator[dict[str, str]]:
-        """Hashes of the ids in a sorted-set index, in score order, a page at a time."""
-        offset = 0
-        while True:
-            ids = cast("list[str]", await self._redis.zrange(index_key, offset, offset + _PAGE - 1))
-            if not ids:
-                return
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for record_id in ids:
-                    pipe.hgetall(record_key(record_id))
-                pages = cast("list[dict[str, str]]", await pipe.execute())
-            for fields in pages:
-                if fields:
-                    yield fields
-            offset += _PAGE
+
+async def walk_index(
+    redis: Redis,
+    index_key: str,
+    record_key: Callable[[str], str],
+    *,
+    newest_first: bool = False,
+) -> AsyncIterator[dict[str, str]]:
+    """Hashes of the ids in a sorted-set index, in score order, a page at a time.
+
+    Ids whose hash is gone (expired) are skipped.
+    """
+    offset = 0
+    while True:
+        ids = cast(
+            "list[str]",
+            await redis.zrange(index_key, offset, offset + _PAGE - 1, desc=newest_first),
+        )
+        if not ids:
+            return
+        async with redis.pipeline(transaction=False) as pipe:
+            for record_id in ids:
+                pipe.hgetall(record_key(record_id))
+            pages = cast("list[dict[str, str]]", await pipe.execute())
+        for fields in pages:
+            if fields:
+                yield fields
+        offset += _PAGE
 
 
 def _member_interval(member: str) -> Interval:
