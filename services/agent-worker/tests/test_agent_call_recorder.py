@@ -9,11 +9,13 @@ from datetime import UTC, datetime
 import pytest
 from livekit.agents import StopResponse, llm
 from receptionist.call_recorder import CallRecorder, CallScheduling
-from receptionist.call_report import CallLedger, outcome
+from receptionist.call_records import CallRecordSender
+from receptionist.call_report import CallLedger, CallSummary, call_record, outcome
 from receptionist.scheduling_client import SchedulingClient
 
 PHONE = "512-555-0187"
 PHONE_E164 = "+15125550187"
+API_TOKEN = "test-token"  # conftest's scheduling API token
 
 
 def public_requests(cls: type) -> set[str]:
@@ -56,7 +58,28 @@ async def test_a_booking_call_is_booked_with_the_apis_booking_id(
     assert outcome(ledger) == "booked"
     said = [(line.role, line.text) for line in ledger.transcript]
     assert ("caller", "I'd like to book a cleaning") in said
-    assert any(role == "receptionist" and "Is that all correct?" in text for role, text in said)
+    assert any(role == "agent" and "Is that all correct?" in text for role, text in said)
+
+    # the record the worker would post, stored by the real scheduling API, once
+    record = call_record(
+        ledger,
+        call_id="RM_recorder_test",
+        ended_at=datetime.now(UTC),
+        turn_seconds=[0.9, 1.1],
+        summary=CallSummary("Maria Garcia booked a cleaning.", "cleaning", "new", "routine"),
+    )
+    sender = CallRecordSender(
+        scheduling_api.base_url, API_TOKEN, timeout_seconds=5, max_attempts=2, backoff_seconds=0
+    )
+    assert await sender.send("bright-smile", record)
+    assert await sender.send("bright-smile", record)  # a retry: the record already stored
+    stored = scheduling_api.get("/v1/clinics/bright-smile/calls/RM_recorder_test")
+    assert stored["outcome"] == "booked"
+    assert stored["booking_ids"] == [booking["booking_id"]]
+    assert stored["summary"] == "Maria Garcia booked a cleaning."
+    assert stored["caller_phone"] == PHONE_E164
+    [listed] = scheduling_api.get("/v1/clinics/bright-smile/calls", phone=PHONE_E164)["calls"]
+    assert listed["call_id"] == "RM_recorder_test"
 
 
 async def test_a_cancellation_is_cancelled_with_its_id(

@@ -147,12 +147,12 @@ def test_the_record_body_follows_the_call_record_contract() -> None:
         "urgency": "routine",
         "transcript": [
             {
-                "role": "receptionist",
+                "role": "agent",
                 "text": "Thank you for calling.",
                 "at": "2026-12-03T15:00:00Z",
             },
             {"role": "caller", "text": "What are your hours?", "at": "2026-12-03T15:00:03Z"},
-            {"role": "receptionist", "text": "We open at eight.", "at": "2026-12-03T15:00:05Z"},
+            {"role": "agent", "text": "We open at eight.", "at": "2026-12-03T15:00:05Z"},
         ],
     }
 

@@ -11,17 +11,17 @@ from provider_sim.call_summary import is_summary_request, summary_reply
 
 KEY = "sim-test-key"
 BOOKING_CALL = [
-    ("receptionist", "Thank you for calling Bright Smile Dental. How can I help?"),
+    ("agent", "Thank you for calling Bright Smile Dental. How can I help?"),
     ("caller", "Hi, I'd like to book a cleaning. I'm a new patient."),
-    ("receptionist", "I can offer Tuesday at 9 AM or Wednesday at 10 AM."),
+    ("agent", "I can offer Tuesday at 9 AM or Wednesday at 10 AM."),
     ("caller", "The first one. Maria Garcia, four one five, five five five, zero one three two."),
-    ("receptionist", "You're all set: your cleaning with Maria Lopez on Tuesday is confirmed."),
+    ("agent", "You're all set: your cleaning with Maria Lopez on Tuesday is confirmed."),
     ("caller", "Thanks, bye."),
-    ("receptionist", "Goodbye!"),
+    ("agent", "Goodbye!"),
 ]
 EMERGENCY_CALL = [
     ("caller", "I have a terrible toothache and my jaw is swollen."),
-    ("receptionist", "The earliest emergency visit is today at 2 PM."),
+    ("agent", "The earliest emergency visit is today at 2 PM."),
 ]
 
 
@@ -93,10 +93,10 @@ def test_different_calls_get_different_summaries() -> None:
         "cancelled",
         [
             ("caller", "I need to cancel my appointment on Friday."),
-            ("receptionist", "Done: your cleaning on Friday is cancelled."),
+            ("agent", "Done: your cleaning on Friday is cancelled."),
         ],
     )
-    silent = reply("abandoned", [("receptionist", "Thank you for calling.")])
+    silent = reply("abandoned", [("agent", "Thank you for calling.")])
     assert booked["summary"] != cancelled["summary"]
     assert (cancelled["reason"], cancelled["patient_status"]) == (
         "cancel an appointment",

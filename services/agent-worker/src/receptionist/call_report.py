@@ -38,9 +38,13 @@ Outcome = Literal[
     "abandoned",
     "failed",
 ]
-TranscriptRole = Literal["caller", "receptionist"]
+TranscriptRole = Literal["caller", "agent"]
 
+# the scheduling API's limits on a record: a long call is trimmed, never refused
 MAX_PATIENT_NAME_CHARACTERS = 100
+MAX_TRANSCRIPT_LINES = 2000
+MAX_LINE_CHARACTERS = 4000
+MAX_IDS = 50
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,7 @@ class CallLedger:
         self._caller_waiting = True
 
     def receptionist_said(self, text: str, at: datetime) -> None:
-        self.transcript.append(TranscriptLine("receptionist", text, at))
+        self.transcript.append(TranscriptLine("agent", text, at))
         if self._caller_waiting:
             self.caller_turns_answered += 1
             self._caller_waiting = False
@@ -186,8 +190,11 @@ def _iso(moment: datetime) -> str:
 
 
 def transcript_items(ledger: CallLedger) -> list[dict[str, str]]:
+    """The transcript as the API takes it: its last lines (the outcome is there), each
+    within the line limit."""
     return [
-        {"role": line.role, "text": line.text, "at": _iso(line.at)} for line in ledger.transcript
+        {"role": line.role, "text": line.text[:MAX_LINE_CHARACTERS], "at": _iso(line.at)}
+        for line in ledger.transcript[-MAX_TRANSCRIPT_LINES:]
     ]
 
 
@@ -209,8 +216,8 @@ def call_record(
         "caller_phone": ledger.caller_phone,
         "patient_name": ledger.patient_name,
         "outcome": outcome(ledger),
-        "booking_ids": list(ledger.booking_ids),
-        "callback_ids": list(ledger.callback_ids),
+        "booking_ids": ledger.booking_ids[:MAX_IDS],
+        "callback_ids": ledger.callback_ids[:MAX_IDS],
         "latency": latency_summary(turn_seconds),
         "summary": summary.summary if summary else None,
         "reason": summary.reason if summary else None,

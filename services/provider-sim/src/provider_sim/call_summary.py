@@ -58,7 +58,7 @@ def summary_reply(messages: Sequence[Mapping[str, Any]]) -> str:
     """The JSON content of the answer: summary, reason, patient_status, urgency."""
     outcome, lines = _call_of(messages)
     said = " ".join(text for role, text in lines if role == "caller").lower()
-    replies = [text for role, text in lines if role == "receptionist"]
+    replies = [text for role, text in lines if role == "agent"]
     if not said:
         return json.dumps(
             {
