@@ -49,9 +49,8 @@ class ScriptedServer:
         return web.json_response(answer.body, status=answer.status)
 
 
-@pytest.fixture
-async def server() -> AsyncIterator[ScriptedServer]:
-    scripted = ScriptedServer()
+async def serve(scripted: ScriptedServer) -> tuple[web.AppRunner, web.TCPSite]:
+    """`scripted` on a free loopback port (its `url` set)."""
     app = web.Application()
     app.router.add_post("/{tail:.*}", scripted.handle)
     runner = web.AppRunner(app)
@@ -60,6 +59,13 @@ async def server() -> AsyncIterator[ScriptedServer]:
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     scripted.url = f"http://127.0.0.1:{port}"
+    return runner, site
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[ScriptedServer]:
+    scripted = ScriptedServer()
+    runner, _ = await serve(scripted)
     yield scripted
     await runner.cleanup()
 
@@ -197,14 +203,9 @@ async def test_retries_are_bounded(server: ScriptedServer) -> None:
 async def test_an_api_that_is_down_then_up_gets_the_record() -> None:
     """Nothing listens at first (refused connections); the server comes up mid-retries."""
     scripted = ScriptedServer(answers=deque([Answer(status=201, body={})]))
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", scripted.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    probe = web.TCPSite(runner, "127.0.0.1", 0)
-    await probe.start()
-    port = probe._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, probe = await serve(scripted)
     await probe.stop()  # the port is free again: connections are refused
+    port = int(scripted.url.rsplit(":", 1)[1])
 
     async def come_up_later() -> None:
         await asyncio.sleep(0.5)
@@ -212,7 +213,7 @@ async def test_an_api_that_is_down_then_up_gets_the_record() -> None:
 
     late = asyncio.create_task(come_up_later())
     slow = CallRecordSender(
-        f"http://127.0.0.1:{port}",
+        scripted.url,
         "worker-token",
         timeout_seconds=2.0,
         max_attempts=8,
