@@ -63,7 +63,7 @@ def test_outcome_precedence_when_several_things_happened(
         if what == "book":
             ledger.booking_created(booking_id, MARIA)
         elif what == "reschedule":
-            ledger.booking_rescheduled(booking_id, MARIA)
+            ledger.booking_rescheduled(f"moved_{index}", booking_id, MARIA)
         elif what == "cancel":
             ledger.booking_cancelled(booking_id, MARIA)
         elif what == "callback":
@@ -88,8 +88,9 @@ def test_ids_are_kept_once_each_in_order_with_the_first_name_and_number_given() 
     ledger.booking_cancelled("bk_old", MARIA)
     ledger.booking_created("bk_new", Person("Someone Else", "+15125550100"))
     ledger.booking_cancelled("bk_old", MARIA)
+    ledger.booking_rescheduled("bk_new", "bk_moved", MARIA)
     ledger.callback_saved("cb_1", MARIA)
-    assert ledger.booking_ids == ["bk_old", "bk_new"]
+    assert ledger.booking_ids == ["bk_old", "bk_new", "bk_moved"]
     assert ledger.callback_ids == ["cb_1"]
     assert ledger.patient_name == "Maria Garcia"
     assert ledger.caller_phone == "+15125550187"

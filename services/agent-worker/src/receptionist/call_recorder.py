@@ -22,7 +22,7 @@ from livekit.agents.voice.events import (
 
 from .call_report import CallLedger, Person
 from .front_desk import unavailable_error
-from .models import Availability, Booking, CallbackRequest, ClinicProfile
+from .resources import Availability, Booking, CallbackRequest, ClinicProfile
 from .scheduling_client import BookingOutcome, SchedulingClient, SchedulingUnavailable
 
 EMERGENCY_TOOL = "find_emergency_slot"
@@ -105,7 +105,7 @@ class CallScheduling(SchedulingClient):
                 clinic_id, booking_id, slot_id=slot_id, idempotency_key=idempotency_key
             )
         )
-        self._ledger.booking_rescheduled(moved.booking_id, _patient(moved))
+        self._ledger.booking_rescheduled(booking_id, moved.booking_id, _patient(moved))
         return moved
 
     async def cancel_booking(

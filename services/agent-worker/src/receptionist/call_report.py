@@ -96,8 +96,10 @@ class CallLedger:
         self.booked += 1
         self._touched(booking_id, patient)
 
-    def booking_rescheduled(self, booking_id: str, patient: Person) -> None:
+    def booking_rescheduled(self, moved_from: str, booking_id: str, patient: Person) -> None:
+        """A move: the booking `moved_from` was replaced by the linked `booking_id`."""
         self.rescheduled += 1
+        self._touched(moved_from, patient)
         self._touched(booking_id, patient)
 
     def booking_cancelled(self, booking_id: str, patient: Person) -> None:

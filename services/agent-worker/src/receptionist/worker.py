@@ -21,20 +21,20 @@ from livekit.agents.telemetry import metrics as framework_metrics
 from livekit.agents.voice.events import CloseEvent
 
 from . import prompts, tool_schemas
-from .agent import Receptionist
+from .agent import FallbackReceptionist, Receptionist
 from .call_recorder import CallRecorder, CallScheduling
 from .call_records import CallRecordSender
 from .call_report import CallLedger, call_record, outcome
 from .call_summary import CallSummarizer
 from .capacity import CapacityLoad
 from .config import Settings, get_settings
-from .front_desk import FallbackReceptionist, utc_now
+from .front_desk import utc_now
 from .logs import install_redaction
 from .metrics import get_metrics, reap_dead_processes
-from .models import ClinicProfile
-from .phone import normalise_phone
+from .phone import normalize_phone
 from .pipeline import PROVIDERS, build_pipeline, build_session, load_vad, room_options
 from .profile_cache import ProfileCache
+from .resources import ClinicProfile
 from .scheduling_client import SchedulingClient, SchedulingError
 from .silence import SilenceWatcher
 from .telemetry import CallTelemetry
@@ -91,7 +91,7 @@ def note_channel(ledger: CallLedger, room: rtc.Room) -> None:
         return
     ledger.channel = "phone"
     number = caller_phone_in(room)
-    ledger.caller_phone = normalise_phone(number, "US") if number else None
+    ledger.caller_phone = normalize_phone(number, "US") if number else None
 
 
 async def report_call(
