@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 from livekit.agents import StopResponse, llm
+from receptionist.agent import FallbackReceptionist
 from receptionist.call_recorder import CallRecorder, CallScheduling
 from receptionist.call_records import CallRecordSender
-from receptionist.call_report import CallLedger, CallSummary, call_record, outcome
+from receptionist.call_report import CallLedger, CallSummary, Person, call_record, outcome
 from receptionist.scheduling_client import SchedulingClient
 
 PHONE = "512-555-0187"
@@ -143,3 +144,15 @@ async def test_questions_answered_are_information_only(
     assert outcome(ledger) == "information_only"
     assert ledger.booking_ids == []
     assert ledger.callback_ids == []
+
+
+def test_a_transfer_tool_marks_the_call_transferred_through_the_hook() -> None:
+    ledger = CallLedger(started_at=datetime.now(UTC))
+    ledger.booking_created("bk_1", Person("Maria Garcia", PHONE_E164))
+    desk = FallbackReceptionist(
+        clinic_id="bright-smile", scheduling=SchedulingClient("http://127.0.0.1:9", "unused")
+    )
+    desk.mark_transferred()  # no ledger set: nothing to mark, and no error
+    desk.call_ledger = ledger
+    desk.mark_transferred()
+    assert outcome(ledger) == "transferred"

@@ -235,6 +235,7 @@ async def entrypoint(ctx: JobContext) -> None:
                 filler_delay_seconds=settings.tool_filler_delay_seconds,
             )
         )
+        agent.call_ledger = ledger
         session = build_session(settings, build_pipeline(settings, voice_activity=resources.vad))
         telemetry.attach(session)
         CallRecorder(ledger).attach(session)
