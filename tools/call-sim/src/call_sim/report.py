@@ -322,6 +322,7 @@ def build_report(
     wall_offset: float,
     sim_state: Mapping[str, Any] | None,
     call_record: Mapping[str, Any] | None = None,
+    call_record_after_s: float | None = None,
 ) -> dict[str, Any]:
     start = record.connected_at + wall_offset
 
@@ -366,6 +367,8 @@ def build_report(
         "bookings": {phone: list(found) for phone, found in bookings.items()},
         "callbacks": {phone: list(found) for phone, found in callbacks.items()},
         "call_record": dict(call_record) if call_record is not None else None,
+        # seconds from the hang-up until the worker's record could be read
+        "call_record_after_s": call_record_after_s,
         "turns": [t.as_dict() for t in turns],
         "latency": {
             "budget_ms": budget_ms,

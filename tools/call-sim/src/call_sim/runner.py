@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from typing import Any
 
 from call_sim.caller import Caller, CallerTiming, PlannedTurn
@@ -157,6 +158,7 @@ class ScenarioRunner:
             if scenario.expect.call_outcome is not None and record.room_sid
             else None
         )
+        record_after_s = round(time.monotonic() - record.ended_at, 1) if call_record else None
         agent = read_agent_record(event.event for event in record.session_events)
         profile = provider_profile(sim_state) if sim_state is not None else None
         detection = turn_detection(self.stack)
@@ -208,4 +210,5 @@ class ScenarioRunner:
             wall_offset=record.wall_offset,
             sim_state=sim_state,
             call_record=call_record,
+            call_record_after_s=record_after_s,
         )
