@@ -86,11 +86,13 @@ async def test_killing_redis_mid_stream_leaves_both_or_neither(
             params={"appointment_type": "exam", "days": 14, "limit": 100},
         )
     ).json()["slots"]
-    answered: Counter[str] = Counter()
+    rounds = 0
     acknowledged: set[str] = set()
+    busy = asyncio.Event()
     redis_down = asyncio.Event()
 
     async def write(worker: int) -> None:
+        nonlocal rounds
         for step in range(len(slots) // 3):
             if redis_down.is_set():
                 return
@@ -99,11 +101,12 @@ async def test_killing_redis_mid_stream_leaves_both_or_neither(
                 await _one_round(served.client, f"w{worker}s{step}", slot, acknowledged)
             except httpx.HTTPError:
                 return
-            answered["rounds"] += 1
+            rounds += 1
+            if rounds >= 12:
+                busy.set()
 
     async def kill_when_busy() -> None:
-        while answered["rounds"] < 12:
-            await asyncio.sleep(0.01)
+        await busy.wait()
         private_redis.process.kill()  # SIGKILL while the writers are mid-round
         private_redis.process.wait()
         redis_down.set()
