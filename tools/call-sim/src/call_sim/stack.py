@@ -51,6 +51,7 @@ STANDARD_PORTS = {
     "worker-health": 8081,
     "worker-metrics": 9100,
     "redis": 6379,
+    "dispatcher-metrics": 9102,
 }
 
 
@@ -261,6 +262,7 @@ class StackUrls:
     worker_health: str
     worker_metrics: str
     redis: str
+    dispatcher_metrics: str
 
 
 class Stack:
@@ -300,6 +302,7 @@ class Stack:
             "livekit-udp": port("livekit-udp", socket.SOCK_DGRAM),
             "worker-health": port("worker-health"),
             "worker-metrics": port("worker-metrics"),
+            "dispatcher-metrics": port("dispatcher-metrics"),
         }
         for number in range(2, settings.token_services + 1):
             self.ports[f"token-service-{number}"] = free_port()
@@ -316,6 +319,7 @@ class Stack:
             worker_health=f"{base}:{self.ports['worker-health']}",
             worker_metrics=f"{base}:{self.ports['worker-metrics']}/metrics",
             redis=f"redis://{LOOPBACK}:{self.ports['redis']}",
+            dispatcher_metrics=f"{base}:{self.ports['dispatcher-metrics']}/metrics",
         )
 
     # ---- lifecycle ------------------------------------------------------------------------
@@ -423,7 +427,7 @@ class Stack:
         return {**os.environ, **extra}
 
     def _plan(self) -> list[Component]:
-        plan = [self._redis(), self._scheduling_api(), self._livekit()]
+        plan = [self._redis(), self._scheduling_api(), self._webhook_dispatcher(), self._livekit()]
         plan.extend(self._token_service(name) for name in self.token_service_names)
         if not self.real_providers:
             plan.append(self._provider_sim())
@@ -472,12 +476,32 @@ class Stack:
                     "REDIS_URL": f"{self.urls.redis}/0",
                     "SCHEDULING_API_TOKENS": self.scheduling_token,
                     "SLOT_ID_SECRET": secrets.token_urlsafe(32),
+                    "WEBHOOKS_INSECURE_LOOPBACK": "true",
                     "LOG_LEVEL": "INFO",
                 }
             ),
             log_path=self._log("scheduling-api"),
             ready=_http_ok(f"{self.urls.scheduling_api}/readyz"),
             address=self.urls.scheduling_api,
+        )
+
+    def _webhook_dispatcher(self) -> Component:
+        """Delivers the clinics' webhooks (`scheduling-api dispatch`); loopback receivers
+        are allowed, as a clinic backend in development runs on this machine."""
+        return Component(
+            name="webhook-dispatcher",
+            argv=[str(_VENV_BIN / "scheduling-api"), "dispatch"],
+            env=self._env(
+                {
+                    "REDIS_URL": f"{self.urls.redis}/0",
+                    "DISPATCH_METRICS_PORT": str(self.ports["dispatcher-metrics"]),
+                    "DISPATCH_INSECURE_LOOPBACK": "true",
+                    "LOG_LEVEL": "INFO",
+                }
+            ),
+            log_path=self._log("webhook-dispatcher"),
+            ready=_http_ok(self.urls.dispatcher_metrics),
+            address=self.urls.dispatcher_metrics,
         )
 
     def _livekit(self) -> Component:
