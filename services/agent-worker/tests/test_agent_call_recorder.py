@@ -86,8 +86,7 @@ async def test_a_booking_call_is_booked_with_the_apis_booking_id(
 async def test_a_cancellation_is_cancelled_with_its_id(
     script, scheduling_api, open_receptionist, scheduling_client
 ) -> None:
-    [slot, *_] = scheduling_api.slots("cleaning")
-    seeded = scheduling_api.book_directly(slot["slot_id"], "Maria Garcia", PHONE_E164, "seed-1")
+    _, seeded = scheduling_api.seed("cleaning", PHONE_E164, "seed-1")
     recorded, ledger = await recorded_call(open_receptionist, scheduling_client)
     await recorded.tool_turn(
         "I need to cancel my appointment. Maria Garcia, 512 555 0187.",

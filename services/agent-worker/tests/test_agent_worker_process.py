@@ -4,7 +4,6 @@ endpoint that merges the job processes' series with the framework's worker metri
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,13 +11,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from call_sim.stack import free_port
 from receptionist.worker import clinic_id_from_metadata
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.mark.slow

@@ -17,12 +17,14 @@ from scheduling_api.call_log import CallLog
 from scheduling_api.domain.clinic import Clinic
 from scheduling_api.errors import ServiceError
 from scheduling_api.scheduling import Scheduler
+from scheduling_api.webhook_admin import WebhookAdmin
 
 
 @dataclass(frozen=True, slots=True)
 class AppContext:
     scheduler: Scheduler
     calls: CallLog
+    webhooks: WebhookAdmin
     token_digests: tuple[bytes, ...]
     """SHA-256 of each accepted bearer token; empty only in insecure dev mode."""
     clinic_profiles: dict[str, bytes]

@@ -12,16 +12,10 @@ Stream `sched:{c}:outbox`, one entry per event with fields:
 from __future__ import annotations
 
 import secrets
-from enum import StrEnum
 
+from scheduling_api.domain.webhooks import EventType
 
-class EventType(StrEnum):
-    BOOKING_CREATED = "booking.created"
-    BOOKING_RESCHEDULED = "booking.rescheduled"
-    BOOKING_CANCELLED = "booking.cancelled"
-    CALLBACK_CREATED = "callback.created"
-    CALLBACK_RESOLVED = "callback.resolved"
-    CALL_COMPLETED = "call.completed"
+__all__ = ["EventType", "new_event_id", "outbox_key"]
 
 
 def outbox_key(key_prefix: str, clinic_id: str) -> str:
