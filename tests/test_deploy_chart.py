@@ -1028,6 +1028,12 @@ def test_webhook_dispatcher_egress_is_dns_redis_and_public_https(
     assert {"10.0.0.0/8", "169.254.0.0/16", "192.168.0.0/16"} <= set(block["except"])
 
 
+def test_yaml_declared_webhook_secrets_reach_the_api_from_a_secret() -> None:
+    objects = render_chart("--set", "schedulingApi.webhookSecretsSecret=clinic-webhooks")
+    (container,) = containers(named(objects, "Deployment", component("scheduling-api")))
+    assert container["envFrom"] == [{"secretRef": {"name": "clinic-webhooks"}}]
+
+
 def test_webhook_egress_can_be_narrowed_and_the_dispatcher_switched_off(values_dir: Path) -> None:
     narrowed = [{"to": [{"ipBlock": {"cidr": "203.0.113.0/24"}}], "ports": [{"port": 443}]}]
     objects = render_chart(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 from collections import Counter
 from typing import Any
 
@@ -107,15 +108,13 @@ async def test_killing_redis_mid_stream_leaves_both_or_neither(
 
     async def kill_when_busy() -> None:
         await busy.wait()
-        private_redis.process.kill()  # SIGKILL while the writers are mid-round
-        private_redis.process.wait()
+        private_redis.stop(sig=signal.SIGKILL)  # while the writers are mid-round
         redis_down.set()
 
     await asyncio.wait_for(
         asyncio.gather(kill_when_busy(), *(write(worker) for worker in range(3))), timeout=120
     )
-    private_redis.process = None
-    private_redis.start()
+    private_redis.launch(30)
 
     events = _events(private_redis.url)
     client = Redis.from_url(private_redis.url, decode_responses=True)
