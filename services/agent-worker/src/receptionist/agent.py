@@ -65,7 +65,7 @@ class Receptionist(AvailabilityTools, AppointmentTools, PeopleTools, EndingTools
         self._clock = clock
         self.references = References()
         self.approval = Approval()
-        self.ledger = ChangeLedger()
+        self.change_ledger = ChangeLedger()
         instructions = prompts.instructions(profile, self._now())
         if resumed:
             instructions += prompts.RESUMED_CALL_NOTE
