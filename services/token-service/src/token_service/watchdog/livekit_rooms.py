@@ -66,6 +66,16 @@ class LiveKitRooms:
             )
         )
 
+    async def remove_participant(self, room: str, identity: str) -> None:
+        """Take a dead worker's receptionist out of the room now; gone already is fine."""
+        try:
+            await self._client().room.remove_participant(
+                api.RoomParticipantIdentity(room=room, identity=identity)
+            )
+        except api.TwirpError as error:
+            if error.code != api.TwirpErrorCode.NOT_FOUND:
+                raise
+
     async def set_status(self, room: str, status: str) -> None:
         """Publish the caller-facing status in the room's metadata (the web client reads it)."""
         await self._client().room.update_room_metadata(

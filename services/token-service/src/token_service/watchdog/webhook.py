@@ -17,6 +17,7 @@ from livekit.protocol.webhook import WebhookEvent
 
 from token_service.api.schemas import documented_error
 from token_service.api.token import BodyTooLargeError, read_capped_body
+from token_service.watchdog.metrics import WatchdogMetrics
 from token_service.watchdog.store import RoomRegistry
 
 logger = logging.getLogger("token_service.watchdog")
@@ -39,6 +40,7 @@ class WebhookContext:
     receiver: api.WebhookReceiver
     registry: RoomRegistry
     grace_seconds: float
+    metrics: WatchdogMetrics
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -113,4 +115,5 @@ async def _track(context: WebhookContext, event: WebhookEvent) -> None:
                 "fields": {"reason": DisconnectReason.Name(event.participant.disconnect_reason)}
             },
         )
+        context.metrics.lost.labels(detected_by="livekit").inc()
         await context.registry.agent_lost(room, now)
