@@ -4,6 +4,9 @@ dispatch's restart policy, so the token service's dispatch watchdog sees the rec
 leave without ending the call and dispatches a resumed one (`"resumed": true`) to the
 other worker, which opens with the apology.
 
+A web caller rides the same resume: the page says "reconnecting you" while the watchdog
+brings the other worker's receptionist, stays in the room, and carries on with it.
+
 And a rollout never cuts a call: SIGTERM drains a worker, its call goes on, and a call
 placed during the drain goes to the other worker.
 """
@@ -13,8 +16,11 @@ from __future__ import annotations
 import json
 import secrets
 import signal
+import time
+import wave
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,6 +28,7 @@ import pytest
 from call_sim.waiting import WaitingCaller
 from call_sim.worker_metrics import parse
 from livekit import api
+from test_web_client import CHROMIUM, DIST_DIR, Browser, button, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -169,3 +176,75 @@ async def test_a_draining_worker_finishes_its_call_and_takes_no_new_one(stack: A
     # once its call ends, the drained worker exits cleanly
     stack.component(draining).process.wait(timeout=60)
     assert stack.component(draining).process.returncode == 0
+
+
+def _silent_wav(path: Path, seconds: float = 30.0) -> Path:
+    """The web caller's fake microphone: silence, so it never starts a turn of its own."""
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16_000)
+        out.writeframes(b"\x00\x00" * int(16_000 * seconds))
+    return path
+
+
+async def test_a_web_caller_is_reconnected_when_its_receptionist_is_lost(
+    stack: Any, tmp_path: Path
+) -> None:
+    """The page stays in the room through the loss ("reconnecting you"), then the resumed
+    receptionist's apology is shown and heard, and the caller can still hang up."""
+    assert (DIST_DIR / "index.html").is_file(), "web/dist is not built: run `make web`"
+    assert CHROMIUM.is_file(), f"no Chromium at {CHROMIUM}"
+    origin = stack.urls.token_service
+    browser = await Browser.launch(
+        [
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={_silent_wav(tmp_path / 'silence.wav')}",
+        ],
+        tmp_path / "browser-driver.log",
+    )
+    page = await browser.new_page()
+    try:
+        assert await page.goto(f"{origin}/?clinic_id=bright-smile") == 200, "no page served"
+        await page.click(button("Call"))
+        await page.wait_for(
+            ".bsc-line--receptionist",
+            has_text="Thank you for calling",
+            within=AGENT_TIMEOUT_SECONDS,
+        )
+        doomed = _worker_with_the_call(stack)
+        stack.component(doomed).process.send_signal(signal.SIGKILL)
+        killed_at = time.monotonic()
+        stack.component(doomed).process.wait()
+
+        await page.wait_for(
+            ".bsc-status-detail", has_text="reconnecting you", within=AGENT_TIMEOUT_SECONDS
+        )
+        noticed_after = time.monotonic() - killed_at
+        await page.wait_for(button("Hang up"))  # still in the call
+        await page.wait_for(
+            ".bsc-line--receptionist",
+            has_text="Sorry, we were cut off",
+            within=AGENT_TIMEOUT_SECONDS,
+        )
+        resumed_after = time.monotonic() - killed_at
+        print(
+            f"SIGKILL → page says reconnecting: {noticed_after:.1f} s; "
+            f"→ resumed apology on the page: {resumed_after:.1f} s"
+        )
+
+        async def apology_audible() -> dict[str, Any] | None:
+            audio: dict[str, Any] = await page.probe("agentAudio")
+            return audio if audio["found"] and audio["peak"] > 0.05 else None
+
+        await wait_until(apology_audible, within=20)
+        assert await page.probe("attachedAudio") == 1  # the lost receptionist's is gone
+        assert await page.status() in {"Speaking", "Listening"}, await page.status()
+        survivor = next(w for w in stack.worker_names if w != doomed)
+        assert _active_calls(stack, survivor) == 1.0
+
+        await page.click(button("Hang up"))
+        await page.wait_for(".bsc-status-detail", has_text="You hung up")
+    finally:
+        await page.close()
+        await browser.close()
