@@ -13,7 +13,9 @@ import asyncio
 import json
 import logging
 import re
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from livekit import rtc
 from livekit.agents import AgentServer, JobContext, JobExecutorType, JobProcess, utils, vad
@@ -24,6 +26,7 @@ from . import prompts, tool_schemas
 from .agent import FallbackReceptionist, Receptionist
 from .capacity import CapacityLoad
 from .config import Settings, get_settings
+from .heartbeat import HeartbeatSender, calls_of, new_worker_id
 from .logs import install_redaction
 from .metrics import get_metrics, reap_dead_processes
 from .pipeline import PROVIDERS, build_pipeline, build_session, load_vad, room_options
@@ -209,15 +212,29 @@ async def _reap_forever(directory: str) -> None:
             logger.info("dropped live gauges of exited job processes", extra={"pids": reaped})
 
 
-def _on_worker_started(settings: Settings) -> None:
+def _run_in_background(work: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.get_running_loop().create_task(work)
+    _background_tasks.add(task)
+    task.add_done_callback(_background_tasks.discard)
+
+
+def _on_worker_started(settings: Settings, server: AgentServer) -> None:
     """Main process, right after the framework wiped the metrics directory."""
     install_redaction()
     preinitialise_metrics(settings)
     # the framework only creates its active-job series when the first job starts
     framework_metrics.RUNNING_JOB_GAUGE.labels(nodename=utils.nodename())
-    task = asyncio.get_running_loop().create_task(_reap_forever(settings.prometheus_multiproc_dir))
-    _background_tasks.add(task)
-    task.add_done_callback(_background_tasks.discard)
+    _run_in_background(_reap_forever(settings.prometheus_multiproc_dir))
+    if settings.dispatch_heartbeat_url:
+        heartbeat = HeartbeatSender(
+            token_service_url=settings.dispatch_heartbeat_url,
+            api_key=settings.livekit_api_key.get_secret_value(),
+            api_secret=settings.livekit_api_secret.get_secret_value(),
+            worker_id=new_worker_id(),
+            calls=lambda: calls_of(server.active_jobs),
+            interval_seconds=settings.dispatch_heartbeat_seconds,
+        )
+        _run_in_background(heartbeat.run_forever())
 
 
 def build_server(settings: Settings) -> AgentServer:
@@ -241,5 +258,5 @@ def build_server(settings: Settings) -> AgentServer:
         log_level=settings.log_level,
     )
     server.rtc_session(entrypoint, agent_name=settings.agent_name)
-    server.on("worker_started", lambda: _on_worker_started(settings))
+    server.on("worker_started", lambda: _on_worker_started(settings, server))
     return server

@@ -66,8 +66,9 @@ class LiveKitRooms:
             )
         )
 
-    async def remove_participant(self, room: str, identity: str) -> None:
-        """Take a dead worker's receptionist out of the room now; gone already is fine."""
+    async def remove_participant(self, room: str, identity: str) -> bool:
+        """Take a dead worker's receptionist out of the room now; False if it (or the
+        room) is gone already: the call ended, or LiveKit noticed first."""
         try:
             await self._client().room.remove_participant(
                 api.RoomParticipantIdentity(room=room, identity=identity)
@@ -75,6 +76,8 @@ class LiveKitRooms:
         except api.TwirpError as error:
             if error.code != api.TwirpErrorCode.NOT_FOUND:
                 raise
+            return False
+        return True
 
     async def set_status(self, room: str, status: str) -> None:
         """Publish the caller-facing status in the room's metadata (the web client reads it)."""

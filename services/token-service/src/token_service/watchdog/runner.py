@@ -116,7 +116,7 @@ class DispatchWatchdog:
         for worker_id, calls in silent:
             if calls:
                 logger.warning(
-                    "agent worker silent: resuming its calls",
+                    "agent worker silent: resuming the calls it had",
                     extra={"fields": {"calls": len(calls)}},
                 )
             for call in calls:
@@ -127,12 +127,15 @@ class DispatchWatchdog:
         # the page learns first that the receptionist leaving next is a loss
         await self._set_status(call.room, STATUS_RESUMING)
         try:
-            await self._rooms.remove_participant(call.room, call.identity)
+            removed = await self._rooms.remove_participant(call.room, call.identity)
         except Exception as error:
             logger.warning(
                 "could not remove a dead worker's receptionist",
                 extra={"fields": {"error": type(error).__name__}},
             )
+            removed = True  # still in the room as far as we know: resume the call anyway
+        if not removed:
+            return  # the call had ended, or LiveKit's webhook already reported the loss
         self._metrics.lost.labels(detected_by="heartbeat").inc()
         await self._registry.agent_lost(call.room, now)
 
