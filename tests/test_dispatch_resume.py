@@ -68,6 +68,13 @@ def _active_calls(stack: Any, worker: str) -> float:
     return samples.get(("receptionist_active_sessions", ()), 0.0)
 
 
+def _receptionists_lost(stack: Any, detected_by: str) -> float:
+    """The watchdog's count of receptionists lost mid-call, by what noticed it."""
+    text = httpx.get(f"{stack.service_url('token-service')}/metrics", timeout=10).text
+    series = ("dispatch_watchdog_receptionists_lost_total", (("detected_by", detected_by),))
+    return parse(text).get(series, 0.0)
+
+
 def _worker_with_the_call(stack: Any) -> str:
     busy = [w for w in stack.worker_names if _active_calls(stack, w) >= 1]
     assert len(busy) == 1, f"expected the call on one worker, saw {busy}"
@@ -82,13 +89,20 @@ async def test_a_call_survives_its_worker_being_killed(stack: Any) -> None:
         assert await caller.wait_for_words("thank you for calling", AGENT_TIMEOUT_SECONDS)
         first = caller.record.agent_identity
         doomed = _worker_with_the_call(stack)
+        by_heartbeat = _receptionists_lost(stack, "heartbeat")
+        by_livekit = _receptionists_lost(stack, "livekit")
         stack.component(doomed).process.send_signal(signal.SIGKILL)
+        killed_at = time.monotonic()
         stack.component(doomed).process.wait()
         apologiser = await caller.wait_for_words("sorry, we were cut off", AGENT_TIMEOUT_SECONDS)
         assert apologiser is not None, f"no apology: {caller.record}"
+        print(f"SIGKILL → the resumed apology heard: {time.monotonic() - killed_at:.1f} s")
         assert apologiser != first
         survivor = next(w for w in stack.worker_names if w != doomed)
         assert _active_calls(stack, survivor) == 1.0
+        # the dead worker's silence gave it away, not LiveKit's ~20 s connection timeout
+        assert _receptionists_lost(stack, "heartbeat") == by_heartbeat + 1
+        assert _receptionists_lost(stack, "livekit") == by_livekit
     finally:
         await caller.hang_up()
 
@@ -228,6 +242,10 @@ async def test_a_web_caller_is_reconnected_when_its_receptionist_is_lost(
             within=AGENT_TIMEOUT_SECONDS,
         )
         resumed_after = time.monotonic() - killed_at
+        # the page carries no phone number: the apology asks rather than claims a check
+        await page.wait_for(
+            ".bsc-line--receptionist", has_text="your full name and the phone number", within=20
+        )
         print(
             f"SIGKILL → page says reconnecting: {noticed_after:.1f} s; "
             f"→ resumed apology on the page: {resumed_after:.1f} s"
