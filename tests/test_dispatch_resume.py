@@ -76,7 +76,15 @@ def _receptionists_lost(stack: Any, detected_by: str) -> float:
 
 
 def _worker_with_the_call(stack: Any) -> str:
-    busy = [w for w in stack.worker_names if _active_calls(stack, w) >= 1]
+    """The one worker with the call. On a loaded machine the watchdog may have brought a
+    second receptionist to a slow-starting call; it leaves on finding the first, so allow
+    it a few seconds to go."""
+    deadline = time.monotonic() + 20
+    while True:
+        busy = [w for w in stack.worker_names if _active_calls(stack, w) >= 1]
+        if len(busy) == 1 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert len(busy) == 1, f"expected the call on one worker, saw {busy}"
     return busy[0]
 

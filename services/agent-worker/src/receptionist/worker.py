@@ -40,6 +40,11 @@ logger = logging.getLogger(__name__)
 
 CLINIC_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 REAP_INTERVAL_SECONDS = 30.0
+CALLER_KINDS = (
+    rtc.ParticipantKind.PARTICIPANT_KIND_STANDARD,
+    rtc.ParticipantKind.PARTICIPANT_KIND_SIP,
+)
+CALLER_WAIT_SECONDS = 5.0
 _background_tasks: set[asyncio.Task[None]] = set()
 
 
@@ -77,6 +82,34 @@ def caller_phone_in(room: rtc.Room) -> str | None:
             if number:
                 return number
     return None
+
+
+def _joined(participant: rtc.Participant) -> tuple[float, str]:
+    joined = participant.joined_at
+    return (joined.timestamp() if joined else float("inf"), participant.identity)
+
+
+def another_receptionist_came_first(room: rtc.Room) -> bool:
+    """Whether a receptionist joined this room before ours: the watchdog dispatched again
+    because the first job was slow to start (a loaded machine), and both arrived. The
+    earliest stays (identity breaks a tie); the caller must hear only one."""
+    mine = _joined(room.local_participant)
+    return any(
+        _joined(other) < mine
+        for other in room.remote_participants.values()
+        if other.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
+    )
+
+
+async def _caller_arrives(ctx: JobContext) -> bool:
+    """The caller is in the room already (they always join first), or joins very soon."""
+    try:
+        await asyncio.wait_for(
+            ctx.wait_for_participant(kind=list(CALLER_KINDS)), CALLER_WAIT_SECONDS
+        )
+    except TimeoutError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -192,6 +225,16 @@ async def entrypoint(ctx: JobContext) -> None:
 
         session.on("close", on_close)
         await ctx.connect()
+        # a resumed call may still hold the lost receptionist: it never counts as first
+        if not resumed and another_receptionist_came_first(ctx.room):
+            logger.info("another receptionist already has this call; leaving it to them")
+            ctx.shutdown(reason="duplicate dispatch")
+            return
+        if not await _caller_arrives(ctx):
+            # a job that started after the call ended re-creates the room by joining it
+            logger.info("no caller in the room: the call ended before this receptionist came")
+            ctx.shutdown(reason="no caller")
+            return
         if isinstance(agent, Receptionist) and resumed:
             agent.caller_phone = caller_phone_in(ctx.room)
         await session.start(agent=agent, room=ctx.room, room_options=room_options(settings))
