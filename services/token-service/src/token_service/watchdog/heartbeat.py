@@ -16,7 +16,7 @@ from livekit import api
 from pydantic import BaseModel, Field, ValidationError
 
 from token_service.api.schemas import documented_error
-from token_service.api.token import BodyTooLargeError, read_capped_body
+from token_service.watchdog.signed import refuse, signed_body
 from token_service.watchdog.store import WorkerCall, WorkerHeartbeats
 
 router = APIRouter()
@@ -41,10 +41,6 @@ class Heartbeat(BaseModel):
 class HeartbeatContext:
     verifier: api.TokenVerifier
     heartbeats: WorkerHeartbeats
-
-
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": code, "message": message}, status_code=status)
 
 
 def _signed_for(body: bytes, verifier: api.TokenVerifier, authorization: str) -> bool:
@@ -81,21 +77,15 @@ def _signed_for(body: bytes, verifier: api.TokenVerifier, authorization: str) ->
 )
 async def worker_heartbeat(request: Request) -> JSONResponse:
     context: HeartbeatContext | None = getattr(request.app.state, "heartbeats", None)
-    if context is None:
-        return _error(
-            404, "not_found", "the dispatch watchdog is off (DISPATCH_WATCHDOG_ENABLED=false)"
-        )
-    authorization = request.headers.get("authorization", "")
-    if not authorization:  # refused before any body byte is read
-        return _error(
-            401, "unauthorized", "missing Authorization: sign heartbeats with the LiveKit API key"
-        )
-    try:
-        body = await read_capped_body(request, MAX_BODY_BYTES)
-    except BodyTooLargeError:
-        return _error(413, "payload_too_large", f"heartbeat larger than {MAX_BODY_BYTES} bytes")
+    body = await signed_body(
+        request, watchdog_on=context is not None, limit=MAX_BODY_BYTES, what="heartbeat"
+    )
+    if isinstance(body, JSONResponse):
+        return body
+    assert context is not None  # signed_body answered 404 otherwise
+    authorization = request.headers["authorization"]
     if not _signed_for(body, context.verifier, authorization):
-        return _error(
+        return refuse(
             401, "unauthorized", "heartbeat signature or body did not verify against the API key"
         )
     try:
@@ -103,7 +93,7 @@ async def worker_heartbeat(request: Request) -> JSONResponse:
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "body"
-        return _error(422, "invalid_request", f"{where}: {first['msg']}")
+        return refuse(422, "invalid_request", f"{where}: {first['msg']}")
     calls = [WorkerCall(room=c.room, identity=c.identity) for c in beat.calls]
     await context.heartbeats.beat(beat.worker_id, calls, time.time())
     return JSONResponse({"status": "ok"})
