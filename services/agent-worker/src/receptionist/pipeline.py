@@ -17,6 +17,7 @@ from livekit.agents.voice.room_io import AudioInputOptions, RoomOptions
 from livekit.agents.voice.turn import TurnHandlingOptions
 from livekit.plugins import cartesia, deepgram, openai, silero
 
+from .clauses import FirstClauseTokenizer
 from .config import Settings
 from .metrics import ProviderLabels
 
@@ -65,6 +66,7 @@ def build_pipeline(settings: Settings, *, voice_activity: vad.VAD) -> Pipeline:
             voice=settings.cartesia_voice,
             api_key=settings.cartesia_api_key.get_secret_value(),
             base_url=settings.cartesia_base_url,
+            tokenizer=FirstClauseTokenizer() if settings.tts_chunking == "clause" else NOT_GIVEN,
         ),
         vad=voice_activity,
     )

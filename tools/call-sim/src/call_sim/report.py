@@ -138,7 +138,9 @@ def analyse_turns(
         e2e_ms = turn.latency_ms
         if profile is not None and e2e_ms is not None and turn.index < len(scenario.turns):
             steps = scenario.turns[turn.index].model
-            rounds = rounds_before_speech(steps, reply.text if reply else None)
+            rounds = rounds_before_speech(
+                steps, reply.text if reply else None, first_clause=detection.first_clause
+            )
             if by_hook and llm_rounds == 0:
                 rounds = []  # the turn hook answered: no LLM round at all
             split = breakdown(e2e_ms / 1000, profile, detection, rounds)

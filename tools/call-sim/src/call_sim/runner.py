@@ -70,6 +70,7 @@ def turn_detection(stack: Stack) -> TurnDetection:
         ),
         preemptive_generation=flag("PREEMPTIVE_GENERATION"),
         preemptive_tts=flag("PREEMPTIVE_TTS"),
+        first_clause=(stack.worker_setting("TTS_CHUNKING") or "clause") == "clause",
     )
 
 
