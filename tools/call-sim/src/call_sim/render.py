@@ -114,6 +114,10 @@ def latency_table(report: Mapping[str, Any]) -> str:
     stages = report["worker_metrics"]["receptionist_stage_latency_seconds"]
     counts = ", ".join(f"{stage} {values['count']}" for stage, values in stages.items())
     lines.append(f"  worker /metrics receptionist_stage_latency_seconds counts this call: {counts}")
+    tools = report["worker_metrics"].get("tool_mean_ms") or {}
+    if tools:
+        means = ", ".join(f"{tool} {mean:.0f}" for tool, mean in tools.items())
+        lines.append(f"  tool time, mean ms per call (in the agent leg of its turn): {means}")
     return "\n".join(lines)
 
 

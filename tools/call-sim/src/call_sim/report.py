@@ -43,6 +43,7 @@ from call_sim.worker_metrics import (
     Samples,
     counts_by,
     stage_histograms,
+    tool_mean_seconds,
     tool_outcomes,
 )
 
@@ -303,6 +304,9 @@ def worker_metrics_summary(samples: Samples) -> dict[str, Any]:
     return {
         "receptionist_stage_latency_seconds": stages,
         "receptionist_tool_latency_seconds_count": tool_outcomes(samples),
+        "tool_mean_ms": {
+            tool: round(mean * 1000, 1) for tool, mean in tool_mean_seconds(samples).items()
+        },
         "receptionist_bookings_total": outcomes,
     }
 
