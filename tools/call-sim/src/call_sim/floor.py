@@ -35,6 +35,7 @@ GAP_SECONDS = 0.5  # longer than the ear's 0.3 s end-of-speech, so every tone is
 SUBSCRIBE_TIMEOUT_SECONDS = 15.0
 PROBE_TIMEOUT_SECONDS = 3.0
 SPEECH_THRESHOLD_DBFS = -40.0
+PUBLISHER = "webrtc-floor-publisher"
 
 
 @dataclass(frozen=True)
@@ -102,8 +103,11 @@ async def measure_floor(
             await stream.aclose()
 
     @listener.on("track_subscribed")
-    def _on_track(track: rtc.Track, *_: object) -> None:
-        if track.kind == rtc.TrackKind.KIND_AUDIO:
+    def _on_track(
+        track: rtc.Track, _publication: object, participant: rtc.RemoteParticipant
+    ) -> None:
+        # only the probe's own publisher: a worker that takes every room may join this one
+        if track.kind == rtc.TrackKind.KIND_AUDIO and participant.identity == PUBLISHER:
             task = asyncio.ensure_future(listen(track))
             listening.add(task)
 
@@ -111,7 +115,7 @@ async def measure_floor(
     lost = 0
     try:
         await listener.connect(livekit_ws, _token(api_key, api_secret, room_name, "listener"))
-        await publisher.connect(livekit_ws, _token(api_key, api_secret, room_name, "publisher"))
+        await publisher.connect(livekit_ws, _token(api_key, api_secret, room_name, PUBLISHER))
         track = rtc.LocalAudioTrack.create_audio_track("microphone", microphone.source)
         await publisher.local_participant.publish_track(
             track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
