@@ -207,7 +207,11 @@ class LatencyRow:
         }
 
 
-def latency_rows(turns: Sequence[TurnAnalysis], detection: TurnDetection) -> list[LatencyRow]:
+def latency_rows(
+    turns: Sequence[TurnAnalysis],
+    detection: TurnDetection,
+    profile: ProviderProfile | None = None,
+) -> list[LatencyRow]:
     """The latency table: agent stages, end to end, and where end to end went."""
 
     def stage(name: str) -> tuple[float, ...]:
@@ -275,6 +279,7 @@ def latency_rows(turns: Sequence[TurnAnalysis], detection: TurnDetection) -> lis
                 tuple(t.agent_ms for t in turns if t.agent_ms is not None),
                 "STT final → first audio out, beyond the providers: framework, tools",
             ),
+            *_agent_overheads(turns, profile),
             LatencyRow(
                 "    agent → caller",
                 tuple(t.outbound_ms for t in turns if t.outbound_ms is not None),
@@ -282,6 +287,35 @@ def latency_rows(turns: Sequence[TurnAnalysis], detection: TurnDetection) -> lis
             ),
         ]
     return rows
+
+
+def _agent_overheads(
+    turns: Sequence[TurnAnalysis], profile: ProviderProfile | None
+) -> list[LatencyRow]:
+    """Two parts of the agent leg: what the agent measured for a provider request beyond
+    what provider-sim itself took (the rest is the framework, tools and CPU)."""
+    if profile is None:
+        return []
+
+    def over(stage: str, simulated_seconds: float) -> tuple[float, ...]:
+        return tuple(
+            t.agent_stages_ms[stage] - simulated_seconds * 1000
+            for t in turns
+            if stage in t.agent_stages_ms
+        )
+
+    return [
+        LatencyRow(
+            "      LLM request",
+            over("llm_ttft", profile.llm_ttft),
+            "agent's LLM TTFT − provider-sim's: chat context, tool schemas, JSON, HTTP",
+        ),
+        LatencyRow(
+            "      TTS request",
+            over("tts_ttfb", profile.tts_ttfb),
+            "agent's TTS TTFB − provider-sim's: websocket, first chunk",
+        ),
+    ]
 
 
 def worker_metrics_summary(samples: Samples) -> dict[str, Any]:

@@ -161,7 +161,7 @@ class ScenarioRunner:
             profile=profile,
             detection=detection,
         )
-        rows = latency_rows(turns, detection)
+        rows = latency_rows(turns, detection, profile)
         facts = CallFacts(
             bookings_by_phone=bookings,
             callbacks_by_phone=callbacks,
