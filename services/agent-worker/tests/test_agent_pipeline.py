@@ -77,5 +77,6 @@ def test_the_setup_hook_loads_the_llm_clients_lazy_modules_before_the_call() -> 
     )
     assert result.returncode == 0, result.stderr[-2000:]
     before, after = result.stdout.strip().rsplit("] [", 1)
-    assert "openai.resources.chat.completions" not in before  # lazy until someone loads it
-    assert "openai.resources.chat.completions" in after
+    chat_resource = "openai.resources.chat.completions.completions"
+    assert chat_resource not in before  # lazy until someone loads it
+    assert chat_resource in after

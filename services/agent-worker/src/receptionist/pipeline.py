@@ -49,7 +49,16 @@ def load_vad(settings: Settings) -> vad.VAD:
 # Loaded lazily by the OpenAI SDK on its first chat request, with the pydantic stream
 # types it builds: 250-450 ms on the first LLM round of every call on a loaded 2-core
 # machine (measured: first request 347 ms, 65 ms with these loaded; later ones 20-50 ms).
-LLM_CLIENT_MODULES: Final = ("openai.resources.chat.completions", "openai.types.chat")
+LLM_CLIENT_MODULES: Final = (
+    "openai.resources.chat.chat",
+    "openai.resources.chat.completions.completions",
+    "openai.resources.chat.completions.messages",
+    "openai.types.chat.completions",
+    "openai.lib.streaming.chat",
+    "openai.pagination",
+    "anyio._backends._asyncio",
+    "jiter",
+)
 
 
 def warm_llm_client() -> None:
