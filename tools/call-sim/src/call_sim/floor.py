@@ -19,7 +19,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from livekit import api, rtc
@@ -72,9 +72,14 @@ def tone(seconds: float = TONE_SECONDS) -> Pcm:
     return (np.sin(2 * np.pi * TONE_HZ * t) * 12_000).astype(np.int16)
 
 
-def _token(api_key: str, api_secret: str, room: str, identity: str) -> str:
+def _token(
+    api_key: str, api_secret: str, room: str, identity: str, kind: Literal["ingress", "egress"]
+) -> str:
+    """A token for a probe participant. Its kind (ingress, egress) is not a caller's, so
+    the token service's dispatch watchdog sends no receptionist into the probe's room."""
     grants = api.VideoGrants(room_join=True, room=room, can_publish=True, can_subscribe=True)
-    return api.AccessToken(api_key, api_secret).with_identity(identity).with_grants(grants).to_jwt()
+    token = api.AccessToken(api_key, api_secret).with_identity(identity).with_kind(kind)
+    return token.with_grants(grants).to_jwt()
 
 
 async def measure_floor(
@@ -114,8 +119,12 @@ async def measure_floor(
     one_way: list[float] = []
     lost = 0
     try:
-        await listener.connect(livekit_ws, _token(api_key, api_secret, room_name, "listener"))
-        await publisher.connect(livekit_ws, _token(api_key, api_secret, room_name, PUBLISHER))
+        await listener.connect(
+            livekit_ws, _token(api_key, api_secret, room_name, "webrtc-floor-listener", "egress")
+        )
+        await publisher.connect(
+            livekit_ws, _token(api_key, api_secret, room_name, PUBLISHER, "ingress")
+        )
         track = rtc.LocalAudioTrack.create_audio_track("microphone", microphone.source)
         await publisher.local_participant.publish_track(
             track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
