@@ -24,8 +24,8 @@ CACHE_DIR=".tools/cache/base-images"
 # shellcheck source=lib/containers.sh
 source scripts/lib/containers.sh
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
-die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+# shellcheck source=lib/common.sh
+source scripts/lib/common.sh
 
 for tool in debootstrap buildah podman; do
   command -v "$tool" >/dev/null || die "$tool not found: run 'make image-tools' (installs buildah, podman, debootstrap and runc through apt)."

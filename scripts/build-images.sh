@@ -29,8 +29,8 @@ IMAGE_PLATFORM="${IMAGE_PLATFORM:-}"
 IMAGE_BUILDER="${IMAGE_BUILDER:-auto}"
 PIP_CA_BUNDLE="${PIP_CA_BUNDLE-${PIP_CERT:-}}"
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
-die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+# shellcheck source=lib/common.sh
+source scripts/lib/common.sh
 
 if [[ "$IMAGE_BUILDER" == auto ]]; then
   if command -v docker >/dev/null && docker info >/dev/null 2>&1; then

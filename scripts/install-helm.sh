@@ -19,8 +19,8 @@ HELM_BINARY_SHA256="210d576a6dc04b7864af4b5d9a5af58860bbc03d19174ffeddbd29d01d1b
 TOOLS_BIN=".tools/bin"
 HELM="$TOOLS_BIN/helm"
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
-die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+# shellcheck source=lib/common.sh
+source scripts/lib/common.sh
 
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
 

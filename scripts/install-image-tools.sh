@@ -5,7 +5,8 @@
 # (a local registry the push test pushes to; its service is not started). Idempotent.
 set -euo pipefail
 
-die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+# shellcheck source=lib/common.sh
+source "$(dirname "$0")/lib/common.sh"
 
 packages=(buildah podman debootstrap runc docker-registry)
 missing=()

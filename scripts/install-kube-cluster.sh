@@ -28,8 +28,8 @@ TOOLS_BIN="$PWD/.tools/bin"
 STAMP="$TOOLS_BIN/.kube-cluster.stamp"
 KWOK_CONFIG="$PWD/.tools/kwok/kwok.yaml"
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
-die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+# shellcheck source=lib/common.sh
+source scripts/lib/common.sh
 
 wanted_stamp() {
   { echo "$KUBE_VERSION $KWOK_VERSION"; cat "$WRAPPER/go.mod" "$WRAPPER/go.sum" "$WRAPPER/etcd/main.go"; } |
@@ -49,18 +49,7 @@ if is_installed; then
   exit 0
 fi
 
-if ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then
-  export PATH="/usr/local/go/bin:$PATH"
-fi
-command -v go >/dev/null || die "Go is not installed, and it is needed to build the test cluster \
-(Kubernetes $KUBE_VERSION). Install Go 1.${REQUIRED_GO_MINOR} or newer (https://go.dev/dl, or \
-your package manager), make sure 'go' is on PATH, then run 'make kube-cluster' again."
-go_version="$(go env GOVERSION)"
-go_minor="$(sed -E 's/^go1\.([0-9]+).*/\1/' <<<"$go_version")"
-if [[ "$go_minor" =~ ^[0-9]+$ ]] && ((go_minor < REQUIRED_GO_MINOR)); then
-  say "$go_version is older than go1.${REQUIRED_GO_MINOR}: letting Go download the toolchain it needs"
-  export GOTOOLCHAIN="go1.${REQUIRED_GO_MINOR}.0+auto"
-fi
+use_go "the test cluster (Kubernetes $KUBE_VERSION)" kube-cluster 0
 
 mkdir -p "$TOOLS_BIN"
 exec 9>"$TOOLS_BIN/.kube-cluster.lock"

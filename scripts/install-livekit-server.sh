@@ -18,8 +18,8 @@ REQUIRED_GO_MINOR=26 # the module's go.mod says `go 1.26`
 TOOLS_BIN="$PWD/.tools/bin"
 TARGET="$TOOLS_BIN/livekit-server"
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
-die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+# shellcheck source=lib/common.sh
+source scripts/lib/common.sh
 
 installed_version() {
   [[ -x "$TARGET" ]] && "$TARGET" --version 2>/dev/null | awk '{print $NF}'
@@ -30,20 +30,7 @@ if [[ "$(installed_version || true)" == "${LIVEKIT_SERVER_VERSION#v}" ]]; then
   exit 0
 fi
 
-if ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then
-  export PATH="/usr/local/go/bin:$PATH" # the official tarball's location, often not on PATH
-fi
-command -v go >/dev/null || die "Go is not installed, and it is needed to build livekit-server \
-${LIVEKIT_SERVER_VERSION}. Install Go 1.${REQUIRED_GO_MINOR} or newer (https://go.dev/dl, or \
-your package manager), make sure 'go' is on PATH, then run 'make livekit-server' again."
-
-go_version="$(go env GOVERSION)"        # e.g. go1.26.8
-go_minor="$(sed -E 's/^go1\.([0-9]+).*/\1/' <<<"$go_version")"
-if [[ "$go_minor" =~ ^[0-9]+$ ]] && ((go_minor < REQUIRED_GO_MINOR)); then
-  # Go 1.21+ can fetch the newer toolchain itself (as a module, through the Go proxy).
-  say "$go_version is older than go1.${REQUIRED_GO_MINOR}: letting Go download the toolchain it needs"
-  export GOTOOLCHAIN="go1.${REQUIRED_GO_MINOR}.0+auto"
-fi
+use_go "livekit-server ${LIVEKIT_SERVER_VERSION}" livekit-server 0
 
 mkdir -p "$TOOLS_BIN"
 exec 9>"$TOOLS_BIN/.livekit-server.lock"

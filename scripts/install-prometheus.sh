@@ -21,8 +21,8 @@ REQUIRED_GO_MINOR=26 # the module's go.mod says `go 1.26.7`
 TOOLS_BIN="$PWD/.tools/bin"
 BINARIES=(prometheus promtool)
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
-die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+# shellcheck source=lib/common.sh
+source scripts/lib/common.sh
 
 # The version line the binary prints, e.g. `prometheus, version 3.16.0 (branch: , revision:
 # v0.316.0)`; `go install` stamps no version, so the build below sets it with -ldflags.
@@ -42,20 +42,7 @@ if all_installed; then
   exit 0
 fi
 
-if ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then
-  export PATH="/usr/local/go/bin:$PATH" # the official tarball's location, often not on PATH
-fi
-command -v go >/dev/null || die "Go is not installed, and it is needed to build prometheus and \
-promtool ${PROMETHEUS_VERSION}. Install Go 1.${REQUIRED_GO_MINOR} or newer (https://go.dev/dl, or \
-your package manager), make sure 'go' is on PATH, then run 'make prometheus' again."
-
-go_version="$(go env GOVERSION)" # e.g. go1.26.8
-go_minor="$(sed -E 's/^go1\.([0-9]+).*/\1/' <<<"$go_version")"
-if [[ "$go_minor" =~ ^[0-9]+$ ]] && ((go_minor < REQUIRED_GO_MINOR)); then
-  # Go 1.21+ can fetch the newer toolchain itself (as a module, through the Go proxy).
-  say "$go_version is older than go1.${REQUIRED_GO_MINOR}: letting Go download the toolchain it needs"
-  export GOTOOLCHAIN="go1.${REQUIRED_GO_MINOR}.7+auto"
-fi
+use_go "prometheus and promtool ${PROMETHEUS_VERSION}" prometheus 7
 
 mkdir -p "$TOOLS_BIN"
 exec 9>"$TOOLS_BIN/.prometheus.lock"

@@ -26,8 +26,8 @@ NODES="${KUBE_CLUSTER_NODES:-3}"
 VOLUMES="${KUBE_CLUSTER_VOLUMES:-4}"
 READY_TIMEOUT="${KUBE_CLUSTER_READY_TIMEOUT:-180}"
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
-die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+# shellcheck source=lib/common.sh
+source scripts/lib/common.sh
 
 [[ $# -eq 1 ]] || die "usage: $0 <workdir>   (the kubeconfig is written to <workdir>/kubeconfig)"
 for binary in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok; do

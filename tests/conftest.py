@@ -1,129 +1,33 @@
-"""Fixtures for the cross-service tests: a real LiveKit server on loopback.
+"""Fixtures for the cross-service tests: a real LiveKit server on loopback, the whole
+stack, and the two HTTP APIs alone, all through `call_sim.stack`.
 
-The server is the pinned binary that `make livekit-server` builds into
-.tools/bin/livekit-server (or the one LIVEKIT_SERVER_BIN names). Its config keeps
-everything on 127.0.0.1: it binds there, advertises only 127.0.0.1 as its ICE address
-(loopback candidate on, external IP discovery off, STUN pointed at loopback), and uses
-free ports so several test sessions can run side by side.
+The LiveKit server is the pinned binary that `make livekit-server` builds into
+.tools/bin/livekit-server (or the one LIVEKIT_SERVER_BIN names), with the loopback config
+of `call_sim.stack.livekit_loopback_config` on free ports, so several test sessions can
+run side by side.
 """
 
 from __future__ import annotations
 
-import os
 import secrets
-import socket
-import subprocess
-import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+from call_sim.stack import LiveKitServer, scheduling_api_env
+from call_sim.stack import livekit_server as build_livekit
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_BINARY = REPO_ROOT / ".tools" / "bin" / "livekit-server"
 API_KEY = "testkey"
-
-
-@dataclass
-class LiveKitServer:
-    http_port: int
-    udp_port: int
-    api_key: str
-    api_secret: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def url(self) -> str:
-        """What clients and agents connect to (127.0.0.1, never localhost)."""
-        return f"ws://127.0.0.1:{self.http_port}"
-
-    @property
-    def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def _free_port(kind: socket.SocketKind) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def loopback_config(http_port: int, udp_port: int, api_key: str, api_secret: str) -> str:
-    return f"""\
-port: {http_port}
-bind_addresses: [127.0.0.1]
-rtc:
-  udp_port: {udp_port}
-  tcp_port: 0
-  node_ip: 127.0.0.1
-  use_external_ip: false
-  enable_loopback_candidate: true
-  ips:
-    includes: [127.0.0.1/32]
-  stun_servers: ["127.0.0.1:3478"]
-keys:
-  {api_key}: {api_secret}
-logging:
-  level: info
-"""
-
-
-def start_livekit_server(workdir: Path) -> LiveKitServer:
-    binary = Path(os.environ.get("LIVEKIT_SERVER_BIN", DEFAULT_BINARY))
-    if not binary.is_file():
-        pytest.fail(
-            f"livekit-server not found at {binary}. Build the pinned version with "
-            "`make livekit-server` (needs Go; `make test` does it for you), or set "
-            "LIVEKIT_SERVER_BIN to an existing binary.",
-            pytrace=False,
-        )
-    http_port, udp_port = _free_port(socket.SOCK_STREAM), _free_port(socket.SOCK_DGRAM)
-    api_secret = secrets.token_urlsafe(32)  # the server wants 32+ characters
-    config_path = workdir / "livekit.yaml"
-    config_path.write_text(loopback_config(http_port, udp_port, API_KEY, api_secret))
-    log_path = workdir / "livekit-server.log"
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [str(binary), "--config", str(config_path)],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    server = LiveKitServer(http_port, udp_port, API_KEY, api_secret, process, log_path)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"livekit-server exited with {process.returncode}:\n{server.log()}")
-        try:
-            if httpx.get(server.http_url, timeout=0.5).text.strip() == "OK":
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    server.stop()
-    pytest.fail(f"livekit-server did not answer GET / within 20 s:\n{server.log()}")
 
 
 @pytest.fixture(scope="session")
 def livekit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveKitServer]:
     """One LiveKit server on loopback for the whole session."""
-    server = start_livekit_server(tmp_path_factory.mktemp("livekit"))
+    server = build_livekit(tmp_path_factory.mktemp("livekit"), api_key=API_KEY)
+    server.launch(timeout=20)
     yield server
     server.stop()
 
@@ -205,14 +109,9 @@ def api_env(redis_server: Any) -> ApiEnvironments:
     scheduling_token = "api-test-" + secrets.token_hex(8)
     return ApiEnvironments(
         scheduling_token=scheduling_token,
-        scheduling={
-            "REDIS_URL": redis_server.url,
-            "REDIS_KEY_PREFIX": "api-tests",
-            "HOST": "127.0.0.1",
-            "SCHEDULING_API_TOKENS": scheduling_token,
-            "SLOT_ID_SECRET": secrets.token_hex(16),
-            "LOG_LEVEL": "WARNING",
-        },
+        scheduling=scheduling_api_env(
+            redis_server.url, scheduling_token, REDIS_KEY_PREFIX="api-tests", LOG_LEVEL="WARNING"
+        ),
         token={
             "LIVEKIT_URL": "ws://127.0.0.1:7880",
             "LIVEKIT_API_KEY": API_KEY,

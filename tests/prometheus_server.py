@@ -1,15 +1,14 @@
 """The pinned Prometheus server and promtool (`make prometheus` builds them into
 .tools/bin), for the suites that prove the chart's alerts and dashboards.
 
-`start_prometheus` runs a real server on a free loopback port with a given configuration;
-its HTTP API answers the same queries Grafana and the alert manager would send.
+`start_prometheus` runs a real server (a `call_sim.stack` component) on a free loopback
+port with a given configuration; its HTTP API answers the same
+queries Grafana and the alert manager would send.
 """
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from call_sim.stack import Component, free_port, http_ok
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TOOLS_BIN = REPO_ROOT / ".tools" / "bin"
@@ -38,18 +38,9 @@ class PrometheusQueryError(AssertionError):
     """Prometheus refused a query (bad PromQL, unknown function, ...): the reason it gave."""
 
 
-@dataclass
-class PrometheusServer:
-    port: int
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+@dataclass(kw_only=True)
+class PrometheusServer(Component):
+    """A real Prometheus (a `call_sim.stack` component) with its HTTP API as methods."""
 
     def api(self, path: str, params: dict[str, Any] | None = None) -> Any:
         """The `data` of a successful `/api/v1/<path>` answer; raises with Prometheus's
@@ -77,21 +68,6 @@ class PrometheusServer:
         active: list[dict[str, Any]] = self.api("targets", {"state": "active"})["activeTargets"]
         return active
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 def start_prometheus(config: dict[str, Any], workdir: Path) -> PrometheusServer:
     """Prometheus with `config` (prometheus.yml as a dict; relative rule file paths are
@@ -99,31 +75,22 @@ def start_prometheus(config: dict[str, Any], workdir: Path) -> PrometheusServer:
     binary = tool_binary("prometheus")
     config_path = workdir / "prometheus.yml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    port = _free_port()
-    log_path = workdir / "prometheus.log"
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [
-                str(binary),
-                f"--config.file={config_path}",
-                f"--storage.tsdb.path={workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--log.level=warn",
-            ],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            cwd=workdir,
-        )
-    server = PrometheusServer(port, process, log_path)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"prometheus exited with {process.returncode}:\n{server.log()}")
-        try:
-            if httpx.get(f"{server.base_url}/-/ready", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    server.stop()
-    pytest.fail(f"prometheus was not ready within 60 s:\n{server.log()}")
+    port = free_port()
+    server = PrometheusServer(
+        name="prometheus",
+        argv=[
+            str(binary),
+            f"--config.file={config_path}",
+            f"--storage.tsdb.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--log.level=warn",
+        ],
+        env=dict(os.environ),
+        log_path=workdir / "prometheus.log",
+        ready=http_ok(f"http://127.0.0.1:{port}/-/ready"),
+        address=f"http://127.0.0.1:{port}",
+        port=port,
+        cwd=workdir,
+    )
+    server.launch(timeout=60)
+    return server

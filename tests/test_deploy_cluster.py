@@ -18,7 +18,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from typing import Any
 
 import pytest
 import yaml
+from call_sim.stack import Component, StackError
 from helm_chart import CHART, REPO_ROOT, readme_block
 
 TOOLS_BIN = REPO_ROOT / ".tools" / "bin"
@@ -76,7 +76,7 @@ def variables_used(script: str) -> set[str]:
 @dataclass
 class Cluster:
     workdir: Path
-    process: subprocess.Popen[bytes]
+    process: Component
 
     @property
     def env(self) -> dict[str, str]:
@@ -136,33 +136,22 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             pytrace=False,
         )
     workdir = tmp_path_factory.mktemp("kube-cluster")
-    argv = [str(CLUSTER_SCRIPT), str(workdir)]
-    setpriv = shutil.which("setpriv")
-    if setpriv:  # a SIGTERM, which the script turns into stopping the cluster, if we die
-        argv = [setpriv, "--pdeathsig", "TERM", "--", *argv]
-    with (workdir / "cluster.log").open("wb") as log:
-        process = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    process = Component(
+        name="kube-cluster",
+        argv=[str(CLUSTER_SCRIPT), str(workdir)],
+        env=dict(os.environ),
+        log_path=workdir / "cluster.log",
+        ready=(workdir / "ready").exists,
+        address=str(workdir / "kubeconfig"),
+        death_signal="TERM",  # which the script turns into stopping the cluster
+    )
     running = Cluster(workdir, process)
-    deadline = time.monotonic() + START_TIMEOUT
-    while not (workdir / "ready").exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop_cluster(process)
-            pytest.fail(f"the test cluster did not start:\n{running.logs()}", pytrace=False)
-        time.sleep(0.5)
+    try:
+        process.launch(START_TIMEOUT)
+    except StackError:
+        pytest.fail(f"the test cluster did not start:\n{running.logs()}", pytrace=False)
     yield running
-    stop_cluster(process)
-
-
-def stop_cluster(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    process.stop(timeout=60)
 
 
 # --- helpers over live objects -------------------------------------------------------------

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from call_sim.stack import free_port, scheduling_api_env
 from prometheus_client.parser import text_string_to_metric_families
 
 try:
@@ -178,14 +179,6 @@ def parse_exposition(text: str, into: dict[str, dict[str, set[str]]]) -> None:
                 values[label].add(value)
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def exported(
     session_services: Any,
@@ -198,13 +191,10 @@ def exported(
     scheduling = session_services.start(
         ["scheduling-api"],
         name="deploy-metrics-scheduling-api",
-        env={
-            "REDIS_URL": redis_url,
-            "SCHEDULING_API_TOKENS": SCHEDULING_TOKEN,
-            "SLOT_ID_SECRET": "deploy-metrics-slot-secret-0123456789",
-            # The clinic file the chart ships, loaded by the real service.
-            "CLINICS_CONFIG": str(CHART / "files" / "clinics"),
-        },
+        # The clinic file the chart ships, loaded by the real service.
+        env=scheduling_api_env(
+            redis_url, SCHEDULING_TOKEN, CLINICS_CONFIG=str(CHART / "files" / "clinics")
+        ),
     )
     tokens = session_services.start(
         ["token-service"],

@@ -6,26 +6,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
+from call_sim.stack import Component, free_port, http_ok
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 APP_VERSION = yaml.safe_load(
     (REPO_ROOT / "deploy" / "helm" / "bright-smile" / "Chart.yaml").read_text()
 )["appVersion"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -46,26 +39,17 @@ def registry(tmp_path: Path) -> Iterator[str]:
             }
         )
     )
-    log = (tmp_path / "registry.log").open("w")
-    process = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=log)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://{address}/v2/", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(
-                    f"the registry did not start:\n{(tmp_path / 'registry.log').read_text()}"
-                )
-            time.sleep(0.2)
-        yield address
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
+    process = Component(
+        name="docker-registry",
+        argv=[binary, "serve", str(config)],
+        env=dict(os.environ),
+        log_path=tmp_path / "registry.log",
+        ready=http_ok(f"http://{address}/v2/"),
+        address=address,
+    )
+    process.launch(timeout=30)
+    yield address
+    process.stop(timeout=10)
 
 
 def test_make_push_images_pushes_to_the_registry(registry: str, tmp_path: Path) -> None:

@@ -15,7 +15,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -27,6 +26,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from call_sim.stack import free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHART = REPO_ROOT / "deploy" / "helm" / "bright-smile"
@@ -71,12 +71,6 @@ def podman(
     if check and result.returncode != 0:
         pytest.fail(f"{' '.join(command[:12])} ... failed:\n{result.stderr}", pytrace=False)
     return result
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --- the chart, rendered -------------------------------------------------------------------

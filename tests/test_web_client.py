@@ -16,58 +16,48 @@ and a booking that must end up in the real scheduling API.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import http.server
-import itertools
-import json
-import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import threading
-import time
-import wave
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import timedelta
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 import pytest
-from livekit import api, rtc
-from numpy.typing import NDArray
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-WEB_DIR = REPO_ROOT / "web"
-DIST_DIR = WEB_DIR / "dist"
-DRIVER = WEB_DIR / "tests" / "browser-driver.mjs"
-ARTIFACTS = REPO_ROOT / ".artifacts"
-CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
-LIVEKIT_BINARY = Path(
-    os.environ.get("LIVEKIT_SERVER_BIN", str(REPO_ROOT / ".tools" / "bin" / "livekit-server"))
+from browser_harness import (
+    CHROMIUM,
+    REPO_ROOT,
+    SAMPLE_RATE,
+    Browser,
+    LiveKit,
+    Page,
+    StandInReceptionist,
+    button,
+    speak,
+    tokens_issued,
+    wait_until,
+    write_wav,
 )
+from call_sim.stack import LiveKitServer, SchedulingBook, free_port, livekit_server
+
+DIST_DIR = REPO_ROOT / "web" / "dist"
+ARTIFACTS = REPO_ROOT / ".artifacts"
 PRIVATE_KEY = "webtestkey"
 PRIVATE_SECRET = "web-test-secret-0123456789abcdef0123456789"
 CLINIC_ID = "bright-smile"
 CLINIC_PHONE = "+1 555 0100"
-SAMPLE_RATE = 48_000
 
 CALLER_SAYS = "Hi, I would like to book a cleaning appointment next Tuesday morning."
 RECEPTIONIST_SAYS = "Thanks for calling Bright Smile Dental. I can help you book that cleaning."
 CALLER_WORDS = {"book", "cleaning", "appointment", "tuesday", "morning"}
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --- the build --------------------------------------------------------------------------
@@ -95,141 +85,17 @@ def web_dist() -> Path:
 # --- real LiveKit servers on loopback -----------------------------------------------------
 
 
-@dataclass(frozen=True)
-class LiveKit:
-    """Where a LiveKit server listens and the key pair its tokens are signed with."""
-
-    url: str
-    http_url: str
-    api_key: str
-    api_secret: str
-
-    def agent_token(self, identity: str, room: str) -> str:
-        """A token with the agent grant, so the server marks the participant kind AGENT."""
-        grants = api.VideoGrants(
-            room_join=True,
-            room=room,
-            can_publish=True,
-            can_subscribe=True,
-            can_publish_data=True,
-            can_update_own_metadata=True,
-            agent=True,
-        )
-        return (
-            api.AccessToken(self.api_key, self.api_secret)
-            .with_identity(identity)
-            .with_kind("agent")
-            .with_grants(grants)
-            .with_ttl(timedelta(minutes=10))
-            .to_jwt()
-        )
-
-    async def room_names(self) -> set[str]:
-        async with api.LiveKitAPI(self.http_url, self.api_key, self.api_secret) as lkapi:
-            response = await lkapi.room.list_rooms(api.ListRoomsRequest())
-            return {room.name for room in response.rooms}
-
-    async def set_dispatch_status(self, room: str, status: str) -> None:
-        """What the token service's dispatch watchdog does to tell the caller."""
-        metadata = json.dumps({"lk.dispatch.status": status})
-        async with api.LiveKitAPI(self.http_url, self.api_key, self.api_secret) as lkapi:
-            await lkapi.room.update_room_metadata(
-                api.UpdateRoomMetadataRequest(room=room, metadata=metadata)
-            )
-
-    async def new_room(self, known: set[str], within: float = 15) -> str:
-        """The room a page created after `known` was listed (token rooms are random)."""
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            new = await self.room_names() - known
-            if new:
-                return new.pop()
-            await asyncio.sleep(0.1)
-        raise AssertionError("the page never created a LiveKit room")
-
-
 @pytest.fixture(scope="session")
-def livekit(livekit_server: Any) -> LiveKit:
+def livekit(livekit_server: LiveKitServer) -> LiveKit:
     """The session's shared LiveKit server (tests/conftest.py)."""
-    return LiveKit(
-        livekit_server.url,
-        livekit_server.http_url,
-        livekit_server.api_key,
-        livekit_server.api_secret,
-    )
-
-
-@dataclass
-class RestartableLiveKit:
-    """A LiveKit server of a test's own that it may kill and start again on the same ports,
-    with the same loopback-only configuration as tests/conftest.py's."""
-
-    workdir: Path
-    port: int = field(default_factory=_free_port)
-    udp_port: int = field(default_factory=lambda: _free_port(socket.SOCK_DGRAM))
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def access(self) -> LiveKit:
-        return LiveKit(
-            f"ws://127.0.0.1:{self.port}",
-            f"http://127.0.0.1:{self.port}",
-            PRIVATE_KEY,
-            PRIVATE_SECRET,
-        )
-
-    def start(self) -> None:
-        if not LIVEKIT_BINARY.is_file():
-            pytest.fail(f"no livekit-server at {LIVEKIT_BINARY}: run `make livekit-server`")
-        rtc_config = {
-            "udp_port": self.udp_port,
-            "tcp_port": 0,
-            "node_ip": "127.0.0.1",
-            "use_external_ip": False,
-            "enable_loopback_candidate": True,
-            "ips": {"includes": ["127.0.0.1/32"]},
-            "stun_servers": ["127.0.0.1:3478"],
-        }
-        config = {
-            "port": self.port,
-            "bind_addresses": ["127.0.0.1"],
-            "rtc": rtc_config,
-            "keys": {PRIVATE_KEY: PRIVATE_SECRET},
-            "logging": {"level": "warn"},
-        }
-        config_path = self.workdir / "livekit.yaml"
-        config_path.write_text(json.dumps(config))  # JSON is YAML
-        log_path = self.workdir / "livekit.log"
-        with log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [str(LIVEKIT_BINARY), "--config", str(config_path)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and self.process.poll() is None:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.access.http_url, timeout=0.5).text.strip() == "OK":
-                    return
-            time.sleep(0.1)
-        self.stop()
-        pytest.fail(f"livekit-server did not start:\n{log_path.read_text(errors='replace')}")
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
+    return LiveKit.of(livekit_server)
 
 
 @pytest.fixture
-def restartable_livekit(tmp_path: Path) -> Iterator[RestartableLiveKit]:
-    server = RestartableLiveKit(tmp_path)
-    server.start()
+def restartable_livekit(tmp_path: Path) -> Iterator[LiveKitServer]:
+    """A LiveKit server of the test's own that it may kill and start again on the same ports."""
+    server = livekit_server(tmp_path, api_key=PRIVATE_KEY, api_secret=PRIVATE_SECRET)
+    server.launch(timeout=20)
     yield server
     server.stop()
 
@@ -247,17 +113,6 @@ def piper_voice() -> Any:
     )
 
 
-def _speak(voice: Any, text: str) -> NDArray[np.int16]:
-    """`text` as 48 kHz mono int16, the rate LiveKit and Chromium work at."""
-    chunks = list(voice.synthesize(text))
-    pcm = np.concatenate([chunk.audio_int16_array for chunk in chunks]).astype(np.float64)
-    rate = int(chunks[0].sample_rate)
-    count = round(len(pcm) * SAMPLE_RATE / rate)
-    positions = np.arange(count) * (rate / SAMPLE_RATE)
-    resampled: NDArray[np.float64] = np.interp(positions, np.arange(len(pcm)), pcm)
-    return np.clip(resampled, -32768, 32767).astype(np.int16)
-
-
 @pytest.fixture(scope="session")
 def caller_wav(piper_voice: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The caller's request as Chromium's fake microphone plays it, on a loop.
@@ -265,26 +120,9 @@ def caller_wav(piper_voice: Any, tmp_path_factory: pytest.TempPathFactory) -> Pa
     16-bit PCM mono WAV at 48 kHz (Chromium's capture rate), framed by silence so every loop
     is an utterance of its own; 5 s long, so any 5.5 s window holds one whole request.
     """
-    speech = _speak(piper_voice, CALLER_SAYS)
     half_second = np.zeros(SAMPLE_RATE // 2, dtype=np.int16)
     path = tmp_path_factory.mktemp("audio") / "caller.wav"
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(SAMPLE_RATE)
-        wav.writeframes(np.concatenate([half_second, speech, half_second, half_second]).tobytes())
-    return path
-
-
-def _recognise(pcm16k: NDArray[np.int16]) -> str:
-    from pocketsphinx import Decoder
-
-    decoder = Decoder(samprate=16000)
-    decoder.start_utt()
-    decoder.process_raw(pcm16k.tobytes(), full_utt=True)
-    decoder.end_utt()
-    hypothesis = decoder.hyp()
-    return str(hypothesis.hypstr).lower() if hypothesis else ""
+    return write_wav(path, half_second, speak(piper_voice, CALLER_SAYS), half_second, half_second)
 
 
 # --- the token service (the real one) serving web/dist ------------------------------------
@@ -293,7 +131,7 @@ def _recognise(pcm16k: NDArray[np.int16]) -> str:
 @pytest.fixture(scope="session")
 def clinic_site_port() -> int:
     """Port of the "clinic website" that embeds embed.js, known before CORS is configured."""
-    return _free_port()
+    return free_port()
 
 
 def _token_service_env(
@@ -373,167 +211,7 @@ button{{all:unset}} .bsc-call{{display:none}}</style></head>
     server.server_close()
 
 
-async def _tokens_issued(base_url: str) -> float:
-    async with httpx.AsyncClient() as client:
-        metrics = (await client.get(f"{base_url}/metrics", timeout=5)).text
-    match = re.search(r'^token_service_tokens_total\{outcome="issued"\} (\S+)$', metrics, re.M)
-    assert match, "token_service_tokens_total{outcome=issued} is missing from /metrics"
-    return float(match.group(1))
-
-
 # --- the browser --------------------------------------------------------------------------
-
-
-class BrowserError(AssertionError):
-    pass
-
-
-class Browser:
-    """Talks to web/tests/browser-driver.mjs: one JSON command per line, one answer back."""
-
-    def __init__(self, process: asyncio.subprocess.Process, log_path: Path) -> None:
-        self.process = process
-        self.log_path = log_path
-        self._ids = itertools.count(1)
-        self._lock = asyncio.Lock()
-
-    @classmethod
-    async def launch(cls, extra_args: list[str], log_path: Path) -> Browser:
-        env = {
-            **os.environ,
-            "CHROMIUM_PATH": str(CHROMIUM),
-            "BROWSER_EXTRA_ARGS": json.dumps(extra_args),
-        }
-        with log_path.open("wb") as log:
-            process = await asyncio.create_subprocess_exec(
-                "node",
-                str(DRIVER),
-                cwd=WEB_DIR,
-                env=env,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=log,
-                limit=2**22,
-            )
-        return cls(process, log_path)
-
-    async def command(self, op: str, **params: Any) -> Any:
-        stdin, stdout = self.process.stdin, self.process.stdout
-        assert stdin is not None
-        assert stdout is not None
-        async with self._lock:
-            request = {"id": next(self._ids), "op": op, **params}
-            stdin.write(json.dumps(request).encode() + b"\n")
-            await stdin.drain()
-            async with asyncio.timeout(60):
-                line = await stdout.readline()
-        if not line:
-            raise BrowserError(f"the browser driver exited:\n{self.log_path.read_text()}")
-        reply = json.loads(line)
-        if not reply["ok"]:
-            raise BrowserError(f"{op} failed: {reply['error']}")
-        return reply["result"]
-
-    async def new_page(
-        self,
-        width: int = 1280,
-        height: int = 860,
-        *,
-        microphone: bool = True,
-        reduced_motion: bool = False,
-    ) -> Page:
-        """A tab in a fresh context (own cache and permissions); `microphone` is pre-granted."""
-        page_id = await self.command(
-            "newPage",
-            viewport={"width": width, "height": height},
-            microphone=microphone,
-            reducedMotion="reduce" if reduced_motion else "no-preference",
-        )
-        return Page(self, str(page_id))
-
-    async def close(self) -> None:
-        if self.process.stdin is not None:
-            self.process.stdin.close()
-        try:
-            async with asyncio.timeout(15):
-                await self.process.wait()
-        except TimeoutError:
-            self.process.kill()
-            await self.process.wait()
-
-
-@dataclass
-class Page:
-    browser: Browser
-    page_id: str
-
-    async def _do(self, op: str, **params: Any) -> Any:
-        try:
-            return await self.browser.command(op, page=self.page_id, **params)
-        except BrowserError as exc:
-            lines = await self.browser.command("console", page=self.page_id)
-            raise BrowserError(f"{exc}\npage console:\n" + "\n".join(lines[-30:])) from None
-
-    async def goto(self, url: str) -> int:
-        return int(await self._do("goto", url=url))
-
-    async def reload(self) -> None:
-        await self._do("reload")
-
-    async def resize(self, width: int, height: int) -> None:
-        await self._do("resize", viewport={"width": width, "height": height})
-
-    async def click(self, selector: str) -> None:
-        await self._do("click", selector=selector)
-
-    async def press(self, key: str) -> None:
-        await self._do("press", key=key)
-
-    async def wait_for(
-        self,
-        selector: str,
-        *,
-        has_text: str | None = None,
-        state: str = "visible",
-        within: float = 10,
-    ) -> None:
-        params: dict[str, Any] = {"selector": selector, "state": state, "timeout": within * 1000}
-        if has_text is not None:
-            params["hasText"] = has_text
-        await self._do("waitFor", **params)
-
-    async def text(self, selector: str) -> str:
-        return str(await self._do("text", selector=selector))
-
-    async def probe(self, name: str, arg: Any = None) -> Any:
-        """Runs one of the driver's in-page `probes` and returns its JSON result."""
-        return await self._do("probe", name=name, arg=arg)
-
-    async def screenshot(self, path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        await self._do("screenshot", path=str(path))
-        return path
-
-    async def status(self) -> str:
-        return await self.text(".bsc-status-label")
-
-    async def transcript(self, speaker: str) -> list[dict[str, str]]:
-        lines: list[dict[str, str]] = await self.probe("transcript", speaker)
-        return lines
-
-    async def assert_accessible(self, state: str) -> None:
-        """axe-core (web/package.json) finds no violation of any impact on the page."""
-        violations = await self._do("axe")
-        assert violations == [], f"axe-core, {state}: " + json.dumps(violations, indent=1)
-
-    async def assert_contrast(self) -> None:
-        """Every visible text in the widget meets WCAG AA against its background."""
-        result = await self.probe("contrast")
-        assert result["checked"] >= 3, result
-        assert result["failures"] == [], result["failures"]
-
-    async def close(self) -> None:
-        await self.browser.command("closePage", page=self.page_id)
 
 
 @pytest.fixture(scope="session")
@@ -554,129 +232,6 @@ async def browser(
     )
     yield launched
     await launched.close()
-
-
-def button(name: str) -> str:
-    """A Playwright role selector for the button whose accessible name is exactly `name`."""
-    return f'role=button[name="{name}" s]'
-
-
-async def wait_until(check: Callable[[], Awaitable[Any]], within: float = 10) -> Any:
-    deadline = time.monotonic() + within
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {within}s; last value {value!r}")
-        await asyncio.sleep(0.1)
-
-
-# --- the stand-in receptionist -----------------------------------------------------------
-
-
-class StandInReceptionist:
-    """Does over a real LiveKit room what LiveKit Agents 1.x's RoomIO does for our agent."""
-
-    def __init__(self, livekit: LiveKit, room_name: str) -> None:
-        self.livekit = livekit
-        self.room_name = room_name
-        self.room = rtc.Room()
-        self.caller: rtc.RemoteParticipant | None = None
-        self.caller_track: rtc.RemoteAudioTrack | None = None
-        self.caller_track_ready = asyncio.Event()
-        self.caller_muted = asyncio.Event()
-        self.caller_unmuted = asyncio.Event()
-        self.caller_left = asyncio.Event()
-        self.source = rtc.AudioSource(SAMPLE_RATE, 1, queue_size_ms=200)
-        self.voice_track_sid = ""
-
-    async def join(self) -> None:
-        self.room.on("track_subscribed", self._on_track_subscribed)
-        self.room.on("track_muted", lambda *_: self.caller_muted.set())
-        self.room.on("track_unmuted", lambda *_: self.caller_unmuted.set())
-        self.room.on("participant_disconnected", lambda *_: self.caller_left.set())
-        token = self.livekit.agent_token("agent-standin", self.room_name)
-        await self.room.connect(self.livekit.url, token)
-        await self.set_state("initializing")
-        track = rtc.LocalAudioTrack.create_audio_track("receptionist-voice", self.source)
-        options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
-        publication = await self.room.local_participant.publish_track(track, options)
-        self.voice_track_sid = publication.sid
-
-    def _on_track_subscribed(
-        self, track: rtc.Track, _pub: rtc.RemoteTrackPublication, who: rtc.RemoteParticipant
-    ) -> None:
-        if isinstance(track, rtc.RemoteAudioTrack):
-            self.caller, self.caller_track = who, track
-            self.caller_track_ready.set()
-
-    async def set_state(self, state: str) -> None:
-        await self.room.local_participant.set_attributes({"lk.agent.state": state})
-
-    async def hear_caller(self, seconds: float) -> str:
-        """What the caller's microphone said over `seconds`, as pocketsphinx understood it."""
-        async with asyncio.timeout(10):
-            await self.caller_track_ready.wait()
-        assert self.caller_track is not None
-        stream = rtc.AudioStream(self.caller_track, sample_rate=16000, num_channels=1)
-        frames: list[NDArray[np.int16]] = []
-        deadline = time.monotonic() + seconds
-        async for event in stream:
-            frames.append(np.frombuffer(event.frame.data, dtype=np.int16).copy())
-            if time.monotonic() > deadline:
-                break
-        await stream.aclose()
-        return await asyncio.to_thread(_recognise, np.concatenate(frames))
-
-    async def caller_said(self, text: str) -> None:
-        """The caller's transcript as the agent sends it: a stream per interim result, each
-        with the whole text so far and the same segment id, the last one final."""
-        assert self.caller is not None
-        assert self.caller_track is not None
-        words = text.split()
-        for count in range(1, len(words) + 1):
-            writer = await self.room.local_participant.stream_text(
-                topic="lk.transcription",
-                sender_identity=self.caller.identity,
-                attributes={
-                    "lk.segment_id": "SG_caller_1",
-                    "lk.transcribed_track_id": self.caller_track.sid,
-                    "lk.transcription_final": "true" if count == len(words) else "false",
-                },
-            )
-            await writer.write(" ".join(words[:count]))
-            await writer.aclose()
-            await asyncio.sleep(0.05)
-
-    async def speak(self, pcm: NDArray[np.int16], text: str) -> None:
-        """Plays `pcm` while streaming its transcript word by word in ONE delta stream, closed
-        with `lk.transcription_final: true`, as the agent does for its own speech."""
-        await self.set_state("speaking")
-        writer = await self.room.local_participant.stream_text(
-            topic="lk.transcription",
-            attributes={
-                "lk.segment_id": "SG_agent_1",
-                "lk.transcribed_track_id": self.voice_track_sid,
-                "lk.transcription_final": "false",
-            },
-        )
-        words = text.split()
-        samples_per_word = len(pcm) // len(words)
-        frame = SAMPLE_RATE // 100
-        for index, word in enumerate(words):
-            await writer.write(word if index == 0 else f" {word}")
-            chunk = pcm[index * samples_per_word : (index + 1) * samples_per_word]
-            chunk = np.pad(chunk, (0, -len(chunk) % frame))
-            for start in range(0, len(chunk), frame):
-                data = chunk[start : start + frame].tobytes()
-                await self.source.capture_frame(rtc.AudioFrame(data, SAMPLE_RATE, 1, frame))
-        await self.source.wait_for_playout()
-        await writer.aclose(attributes={"lk.transcription_final": "true"})
-        await self.set_state("listening")
-
-    async def leave(self) -> None:
-        await self.room.disconnect()
 
 
 # --- tests --------------------------------------------------------------------------------
@@ -723,7 +278,7 @@ async def test_web_call_with_the_standin_receptionist(
         await page.wait_for(".bsc-status-label", has_text="Thinking")
 
         speaking = asyncio.create_task(
-            receptionist.speak(_speak(piper_voice, RECEPTIONIST_SAYS), RECEPTIONIST_SAYS)
+            receptionist.speak(speak(piper_voice, RECEPTIONIST_SAYS), RECEPTIONIST_SAYS)
         )
         await page.wait_for(".bsc-status-label", has_text="Speaking")
         await page.wait_for(".bsc-line--receptionist")
@@ -889,14 +444,14 @@ async def test_web_microphone_denied_is_explained_and_costs_no_token(
 ) -> None:
     page = await browser.new_page(microphone=False)
     try:
-        issued_before = await _tokens_issued(token_service.base_url)
+        issued_before = await tokens_issued(token_service.base_url)
         await page.goto(f"{token_service.base_url}/")
         await page.click(button("Call"))
         await page.wait_for(".bsc-alert", has_text="We can’t use your microphone")
         assert await page.status() == "Call failed"
         await page.wait_for(button("Try again"))
         await page.assert_accessible("microphone denied")
-        assert await _tokens_issued(token_service.base_url) == issued_before
+        assert await tokens_issued(token_service.base_url) == issued_before
     finally:
         await page.close()
 
@@ -951,13 +506,13 @@ async def test_web_reconnects_after_the_connection_drops(
     browser: Browser,
     services: Any,
     redis_server: Any,
-    restartable_livekit: RestartableLiveKit,
+    restartable_livekit: LiveKitServer,
     web_dist: Path,
 ) -> None:
     """The LiveKit server dies mid-call and comes back: "Reconnecting", then the page rejoins
     (the restarted server has forgotten the room) and waits for the receptionist again; when
     the receptionist later leaves, the call ends and says so."""
-    livekit = restartable_livekit.access
+    livekit = LiveKit.of(restartable_livekit)
     tokens = services.start(
         ["token-service"],
         name="web-token-service-reconnect",
@@ -975,13 +530,13 @@ async def test_web_reconnects_after_the_connection_drops(
         await receptionists[0].set_state("listening")
         await page.wait_for(".bsc-status-label", has_text="Listening")
 
-        restartable_livekit.stop(signal.SIGKILL)
+        restartable_livekit.stop(sig=signal.SIGKILL)
         await page.wait_for(".bsc-status-label", has_text="Reconnecting", within=15)
         assert await page.text(".bsc-status-detail") == "Connection lost — reconnecting…"
         await page.wait_for(button("Hang up"))
         # This receptionist gives up (a real agent job may also come back by itself).
         await receptionists[0].leave()
-        restartable_livekit.start()
+        restartable_livekit.launch(timeout=20)
         await page.wait_for(
             ".bsc-status-detail", has_text="Connecting you to the receptionist", within=30
         )
@@ -1020,27 +575,15 @@ def _caller_turn_wav(voice: Any, text: str, path: Path) -> Path:
     "Are you still there?" nudge and the next utterance cuts it off, which is harmless (it
     cannot reach the goodbye, which needs 3 s of silence after the nudge).
     """
-    speech = _speak(voice, text)
     lead = np.zeros(round(SAMPLE_RATE * LEAD_SILENCE_SECONDS), dtype=np.int16)
     trail = np.zeros(round(SAMPLE_RATE * TRAILING_SILENCE_SECONDS), dtype=np.int16)
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(SAMPLE_RATE)
-        wav.writeframes(np.concatenate([lead, speech, trail]).tobytes())
-    return path
+    return write_wav(path, lead, speak(voice, text), trail)
 
 
 async def _booking_ids(call_stack: Any, phone: str) -> dict[str, dict[str, Any]]:
-    async with httpx.AsyncClient() as client:
-        response = await client.get(
-            f"{call_stack.urls.scheduling_api}/v1/clinics/{CLINIC_ID}/bookings",
-            params={"phone": phone},
-            headers={"Authorization": f"Bearer {call_stack.scheduling_token}"},
-            timeout=10,
-        )
-    response.raise_for_status()
-    return {booking["booking_id"]: booking for booking in response.json()["bookings"]}
+    with SchedulingBook(call_stack.urls.scheduling_api, call_stack.scheduling_token) as book:
+        bookings = await asyncio.to_thread(book.bookings, phone)
+    return {booking["booking_id"]: booking for booking in bookings}
 
 
 async def test_web_books_a_cleaning_with_the_real_receptionist(

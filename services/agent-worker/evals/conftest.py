@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from typing import Any
 
-import httpx
 import pytest
+from call_sim.stack import Launcher, SchedulingBook, scheduling_api_env
 from livekit.agents import AgentSession, llm
 from livekit.agents.types import NOT_GIVEN
 from livekit.plugins import openai
@@ -55,54 +53,16 @@ def judge(settings: Settings) -> llm.LLM:
     return _openai_llm(settings, os.environ.get("EVAL_JUDGE_MODEL", settings.openai_model))
 
 
-@dataclass
-class Api:
-    base_url: str
-    http: httpx.Client
-    process: Any
-
-    def bookings(self, phone: str) -> list[dict[str, Any]]:
-        response = self.http.get("/v1/clinics/bright-smile/bookings", params={"phone": phone})
-        response.raise_for_status()
-        return response.json()["bookings"]
-
-    def first_slot(self, appointment_type: str) -> dict[str, Any]:
-        response = self.http.get(
-            "/v1/clinics/bright-smile/availability",
-            params={"appointment_type": appointment_type, "days": 14},
-        )
-        response.raise_for_status()
-        return response.json()["slots"][0]
-
-    def book(self, slot_id: str, name: str, phone: str, key: str) -> dict[str, Any]:
-        response = self.http.post(
-            "/v1/clinics/bright-smile/bookings",
-            json={"slot_id": slot_id, "patient": {"name": name, "phone": phone}},
-            headers={"Idempotency-Key": key},
-        )
-        response.raise_for_status()
-        return response.json()
+@pytest.fixture
+def api(services: Launcher, redis_url: str) -> Iterator[SchedulingBook]:
+    env = scheduling_api_env(redis_url, API_TOKEN)
+    process = services.start(["scheduling-api"], name="scheduling-api", env=env)
+    with SchedulingBook(process.base_url, API_TOKEN) as book:
+        yield book
 
 
 @pytest.fixture
-def api(services: Any, redis_url: str) -> Iterator[Api]:
-    process = services.start(
-        ["scheduling-api"],
-        name="scheduling-api",
-        env={
-            "REDIS_URL": redis_url,
-            "SCHEDULING_API_TOKENS": API_TOKEN,
-            "SLOT_ID_SECRET": "agent-worker-eval-slot-secret-0123456789",
-        },
-    )
-    with httpx.Client(
-        base_url=process.base_url, headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=5
-    ) as http:
-        yield Api(process.base_url, http, process)
-
-
-@pytest.fixture
-async def session(settings: Settings, api: Api) -> AsyncIterator[AgentSession]:
+async def session(settings: Settings, api: SchedulingBook) -> AsyncIterator[AgentSession]:
     scheduling = SchedulingClient(api.base_url, API_TOKEN)
     profile = await scheduling.get_clinic("bright-smile")
     agent_session = build_session(

@@ -57,7 +57,7 @@ async def test_books_only_after_read_back_and_yes(session: AgentSession, api) ->
 
 
 async def test_cancels_after_verification(session: AgentSession, api, judge: llm.LLM) -> None:
-    slot = api.first_slot("exam")
+    slot = api.slots("exam")[0]
     booking = api.book(slot["slot_id"], "Maria Garcia", PHONE, "eval-seed")
     await session.run(user_input="I need to cancel my appointment.")
     result = await session.run(user_input=f"It's Maria Garcia, {PHONE}.")

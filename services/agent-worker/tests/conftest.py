@@ -14,8 +14,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequen
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import pytest
+from call_sim.stack import Component, Launcher, SchedulingBook
+from call_sim.stack import scheduling_api_env as api_env
 from livekit.agents import AgentSession, llm
 from livekit.agents.llm import ChatChunk, ChatContext, ChoiceDelta, FunctionToolCall, LLMStream
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN
@@ -26,7 +27,6 @@ from receptionist.resources import ClinicProfile
 from receptionist.scheduling_client import SchedulingClient
 
 API_TOKEN = "test-token"
-SLOT_SECRET = "agent-worker-test-slot-secret-0123456789"
 
 
 @dataclass
@@ -157,45 +157,12 @@ def script() -> type[Script]:
     return Script
 
 
-@dataclass
-class SchedulingApi:
-    """A real scheduling-api process plus a plain HTTP client to arrange and inspect it."""
+class SchedulingApi(SchedulingBook):
+    """A real scheduling-api process plus the test-side client to arrange and inspect it."""
 
-    base_url: str
-    http: httpx.Client
-    process: Any
-    launcher: Any
-    env: dict[str, str]
-
-    def get(self, path: str, **params: Any) -> Any:
-        response = self.http.get(path, params=params)
-        response.raise_for_status()
-        return response.json()
-
-    def post(self, path: str, body: dict[str, Any], **headers: str) -> httpx.Response:
-        return self.http.post(path, json=body, headers=headers)
-
-    def slots(self, appointment_type: str, days: int = 14) -> list[dict[str, Any]]:
-        body = self.get(
-            "/v1/clinics/bright-smile/availability",
-            appointment_type=appointment_type,
-            days=days,
-            limit=100,
-        )
-        return body["slots"]
-
-    def book_directly(self, slot_id: str, name: str, phone: str, key: str) -> dict[str, Any]:
-        response = self.post(
-            "/v1/clinics/bright-smile/bookings",
-            {"slot_id": slot_id, "patient": {"name": name, "phone": phone}},
-            **{"Idempotency-Key": key},
-        )
-        assert response.status_code in (200, 201), response.text
-        return response.json()
-
-    def bookings(self, phone: str, status: str | None = None) -> list[dict[str, Any]]:
-        params = {"phone": phone} | ({"status": status} if status else {})
-        return self.get("/v1/clinics/bright-smile/bookings", **params)["bookings"]
+    def __init__(self, process: Component, launcher: Launcher, env: dict[str, str]) -> None:
+        super().__init__(process.base_url, API_TOKEN)
+        self.process, self.launcher, self.env = process, launcher, env
 
     def restart(self, **env: str) -> None:
         """Stop the API and start it again on the same port (same Redis), with `env` added:
@@ -217,22 +184,12 @@ def scheduling_api_env() -> dict[str, str]:
 
 @pytest.fixture
 def scheduling_api(
-    services: Any, redis_url: str, scheduling_api_env: dict[str, str]
+    services: Launcher, redis_url: str, scheduling_api_env: dict[str, str]
 ) -> Iterator[SchedulingApi]:
-    env = {
-        "REDIS_URL": redis_url,
-        "SCHEDULING_API_TOKENS": API_TOKEN,
-        "SLOT_ID_SECRET": SLOT_SECRET,
-        "LOG_LEVEL": "WARNING",
-        **scheduling_api_env,
-    }
+    env = api_env(redis_url, API_TOKEN, LOG_LEVEL="WARNING", **scheduling_api_env)
     process = services.start(["scheduling-api"], name="scheduling-api", env=env)
-    with httpx.Client(
-        base_url=process.base_url, headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=5
-    ) as http:
-        yield SchedulingApi(
-            base_url=process.base_url, http=http, process=process, launcher=services, env=env
-        )
+    with SchedulingApi(process, services, env) as api:
+        yield api
 
 
 @pytest.fixture
@@ -271,6 +228,19 @@ class Call:
         result.expect.next_event().is_message(role="assistant")
         return str(output.output)
 
+    async def read_back_first_option(self, phone: str) -> Any:
+        """Offer times and read option-1 back to Maria Garcia: the slot it stands for."""
+        await self.offer_times()
+        await self.read_back_booking("option-1", "Maria Garcia", phone)
+        return self.agent.references.slot("option-1")
+
+    async def offer_other_times(self, booked_slot_id: str) -> str:
+        """Offer times; the first option that is not the caller's booked slot."""
+        await self.offer_times()
+        slot = self.agent.references.slot
+        options = ("option-1", "option-2", "option-3")
+        return next(ref for ref in options if slot(ref) and slot(ref).slot_id != booked_slot_id)
+
     async def confirm(self, tool: str, user_input: str, **arguments: Any) -> str:
         """Call a confirm tool; it speaks the read-back itself, with no second LLM round."""
         requests_before = len(self.llm.requests)
@@ -297,6 +267,13 @@ class Call:
         self.llm.queue(*steps)
         result = await self.session.run(user_input=user_input)
         return result.expect.contains_function_call_output().event().item
+
+    async def look_up(
+        self, user_input: str, phone: str, name: str = "Maria Garcia"
+    ) -> llm.FunctionCallOutput:
+        """The caller asks about their visits; the model finds them and reads them out."""
+        find = Script.call("find_appointments", patient_phone=phone, patient_name=name)
+        return await self.tool_turn(user_input, find, Script.speak_tool_result())
 
 
 async def open_call(profile: ClinicProfile, scheduling: SchedulingClient, **options: Any) -> Call:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -70,6 +71,14 @@ async def test_a_yes_to_anything_but_the_read_back_itself_books_nothing(
 # ---- 2. a repeated commit is recognised as already done ---------------------------------
 
 
+def assert_already_booked(output: Any, scheduling_api: Any) -> None:
+    """Told it is the caller's own booking, not a taken slot; and still one booking."""
+    assert not output.is_error, output.output
+    assert output.output.startswith("Already booked")
+    assert "taken" not in output.output
+    assert len(scheduling_api.bookings(PHONE_E164)) == 1
+
+
 async def test_repeating_a_booking_or_its_read_back_says_already_booked(
     call, script, scheduling_api
 ) -> None:
@@ -85,41 +94,26 @@ async def test_repeating_a_booking_or_its_read_back_says_already_booked(
     reconfirm = await call.tool_turn(
         "Can you confirm it?", script.call("confirm_booking_details", **DETAILS), script.say("")
     )
-    assert not reconfirm.is_error, reconfirm.output
-    assert reconfirm.output.startswith("Already booked")
-    assert "taken" not in reconfirm.output
-    assert len(scheduling_api.bookings(PHONE_E164)) == 1
+    assert_already_booked(reconfirm, scheduling_api)
 
 
 async def test_a_slot_the_caller_already_holds_is_reported_as_theirs(
     call, script, scheduling_api
 ) -> None:
     """The scheduling API answers the same patient's repeat booking with that booking."""
-    await call.offer_times()
-    await call.read_back_booking("option-1", "Maria Garcia", PHONE)
-    chosen = call.agent.references.slot("option-1")
-    scheduling_api.book_directly(chosen.slot_id, "maria garcia", PHONE, "an-earlier-attempt")
+    chosen = await call.read_back_first_option(PHONE)
+    scheduling_api.book(chosen.slot_id, "maria garcia", PHONE, "an-earlier-attempt")
 
     output = await book(call, script, "Yes, correct.")
-    assert not output.is_error, output.output
-    assert output.output.startswith("Already booked")
-    assert "taken" not in output.output
-    assert len(scheduling_api.bookings(PHONE_E164)) == 1
+    assert_already_booked(output, scheduling_api)
 
 
 async def test_repeating_a_reschedule_or_a_cancellation_says_already_done(
     call, script, scheduling_api
 ) -> None:
-    first = scheduling_api.slots("cleaning")[0]
-    scheduling_api.book_directly(first["slot_id"], "Maria Garcia", PHONE, "seed")
-    find = script.call("find_appointments", patient_phone=PHONE, patient_name="Maria Garcia")
-    await call.tool_turn("I need to move my cleaning", find, script.speak_tool_result())
-    await call.offer_times()
-    option = next(
-        ref
-        for ref in ("option-1", "option-2", "option-3")
-        if call.agent.references.slot(ref).slot_id != first["slot_id"]
-    )
+    first, _ = scheduling_api.seed("cleaning", PHONE, "seed")
+    await call.look_up("I need to move my cleaning", PHONE)
+    option = await call.offer_other_times(first["slot_id"])
     move = {"appointment": "appointment-1", "option": option}
     await call.confirm("confirm_reschedule_details", "The other time", **move)
     moved = await call.tool_turn(
@@ -191,9 +185,7 @@ async def test_no_filler_when_the_api_answers_quickly(
 async def test_a_slot_that_became_too_soon_offers_the_alternatives(
     call, script, scheduling_api
 ) -> None:
-    await call.offer_times()
-    await call.read_back_booking("option-1", "Maria Garcia", PHONE)
-    chosen = call.agent.references.slot("option-1")
+    chosen = await call.read_back_first_option(PHONE)
     minutes_away = int((chosen.start - datetime.now(UTC)).total_seconds() // 60)
     scheduling_api.restart(MIN_NOTICE_MINUTES=str(minutes_away + 24 * 60))
 
@@ -209,7 +201,7 @@ async def test_the_read_back_rechecks_the_slot_and_offers_alternatives(
 ) -> None:
     await call.offer_times()
     chosen = call.agent.references.slot("option-1")
-    scheduling_api.book_directly(chosen.slot_id, "Someone Else", "512-555-0111", "other-caller")
+    scheduling_api.book(chosen.slot_id, "Someone Else", "512-555-0111", "other-caller")
 
     call.llm.queue(script.call("confirm_booking_details", **DETAILS), script.speak_tool_result())
     result = await call.session.run(user_input="Option one. Maria Garcia, 512 555 0187")

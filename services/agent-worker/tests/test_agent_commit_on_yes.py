@@ -118,20 +118,9 @@ async def test_a_yes_to_the_silence_nudge_is_not_a_yes_to_the_read_back(
 
 
 async def test_a_clear_yes_moves_an_appointment_in_the_hook(call, script, scheduling_api) -> None:
-    first = scheduling_api.slots("cleaning")[0]
-    original = scheduling_api.book_directly(first["slot_id"], "Maria Garcia", PHONE, "seed-1")
-    call.llm.queue(
-        script.call("find_appointments", patient_phone=PHONE, patient_name="Maria Garcia"),
-        script.speak_tool_result(),
-    )
-    await call.session.run(user_input="I need to move my appointment")
-    await call.offer_times()
-    option = next(
-        ref
-        for ref in ("option-1", "option-2", "option-3")
-        if call.agent.references.slot(ref)
-        and call.agent.references.slot(ref).slot_id != first["slot_id"]
-    )
+    first, original = scheduling_api.seed("cleaning", PHONE, "seed-1")
+    await call.look_up("I need to move my appointment", PHONE)
+    option = await call.offer_other_times(first["slot_id"])
     args = {"appointment": "appointment-1", "option": option}
     await call.confirm("confirm_reschedule_details", "The other one works", **args)
 
@@ -144,13 +133,8 @@ async def test_a_clear_yes_moves_an_appointment_in_the_hook(call, script, schedu
 
 
 async def test_a_clear_yes_cancels_in_the_hook(call, script, scheduling_api) -> None:
-    slot = scheduling_api.slots("exam")[0]
-    booking = scheduling_api.book_directly(slot["slot_id"], "Maria Garcia", PHONE, "seed-3")
-    call.llm.queue(
-        script.call("find_appointments", patient_phone=PHONE, patient_name="Maria Garcia"),
-        script.speak_tool_result(),
-    )
-    await call.session.run(user_input="I want to cancel my appointment")
+    _, booking = scheduling_api.seed("exam", PHONE, "seed-3")
+    await call.look_up("I want to cancel my appointment", PHONE)
     await call.confirm("confirm_cancellation_details", "That one", appointment="appointment-1")
 
     assert await caller_says(call, "Yes.")
@@ -163,10 +147,8 @@ async def test_a_clear_yes_cancels_in_the_hook(call, script, scheduling_api) -> 
 async def test_a_slot_taken_before_the_yes_leaves_the_reply_to_the_model_with_the_reason(
     call, script, scheduling_api
 ) -> None:
-    await call.offer_times()
-    await call.read_back_booking("option-1", "Maria Garcia", PHONE)
-    chosen = call.agent.references.slot("option-1")
-    scheduling_api.book_directly(chosen.slot_id, "Someone Else", "512-555-0111", "other-caller")
+    chosen = await call.read_back_first_option(PHONE)
+    scheduling_api.book(chosen.slot_id, "Someone Else", "512-555-0111", "other-caller")
 
     turn = call.agent.chat_ctx.copy()
     message = llm.ChatMessage(role="user", content=["Yes."])

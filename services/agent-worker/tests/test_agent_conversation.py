@@ -107,10 +107,8 @@ async def test_refuses_to_book_without_the_callers_yes(call, script, scheduling_
 
 
 async def test_slot_taken_offers_the_alternatives(call, script, scheduling_api) -> None:
-    await call.offer_times()
-    await call.read_back_booking("option-1", "Maria Garcia", PHONE)
-    chosen = call.agent.references.slot("option-1")
-    scheduling_api.book_directly(chosen.slot_id, "Someone Else", "512-555-0111", "other-caller")
+    chosen = await call.read_back_first_option(PHONE)
+    scheduling_api.book(chosen.slot_id, "Someone Else", "512-555-0111", "other-caller")
 
     details = {"option": "option-1", "patient_name": "Maria Garcia", "patient_phone": PHONE}
     call.llm.queue(script.call("book_appointment", **details), script.speak_tool_result())
@@ -125,25 +123,12 @@ async def test_slot_taken_offers_the_alternatives(call, script, scheduling_api) 
 
 
 async def test_reschedules_after_verification_and_yes(call, script, scheduling_api) -> None:
-    first = scheduling_api.slots("cleaning")[0]
-    original = scheduling_api.book_directly(first["slot_id"], "Maria Garcia", PHONE, "seed-1")
-
-    call.llm.queue(
-        script.call("find_appointments", patient_phone=PHONE, patient_name="maria garcia"),
-        script.speak_tool_result(),
-    )
-    result = await call.session.run(user_input="I need to move my appointment")
-    found = result.expect.contains_function_call_output().event().item
+    first, original = scheduling_api.seed("cleaning", PHONE, "seed-1")
+    found = await call.look_up("I need to move my appointment", PHONE, "maria garcia")
     assert not found.is_error
     assert "appointment-1 = " in found.output
 
-    await call.offer_times()
-    option = next(
-        ref
-        for ref in ("option-1", "option-2", "option-3")
-        if call.agent.references.slot(ref)
-        and call.agent.references.slot(ref).slot_id != first["slot_id"]
-    )
+    option = await call.offer_other_times(first["slot_id"])
     args = {"appointment": "appointment-1", "option": option}
     read_back = await call.confirm("confirm_reschedule_details", "The other one works", **args)
     assert "move your cleaning" in read_back
@@ -159,28 +144,15 @@ async def test_reschedules_after_verification_and_yes(call, script, scheduling_a
 
 
 async def test_does_not_reveal_appointments_to_the_wrong_name(call, script, scheduling_api) -> None:
-    first = scheduling_api.slots("cleaning")[0]
-    scheduling_api.book_directly(first["slot_id"], "Maria Garcia", PHONE, "seed-2")
-    call.llm.queue(
-        script.call("find_appointments", patient_phone=PHONE, patient_name="John Smith"),
-        script.speak_tool_result(),
-    )
-    result = await call.session.run(user_input="What time is my appointment?")
-    output = result.expect.contains_function_call_output().event().item
+    scheduling_api.seed("cleaning", PHONE, "seed-2")
+    output = await call.look_up("What time is my appointment?", PHONE, "John Smith")
     assert "No upcoming appointment" in output.output
     assert "appointment-1" not in output.output
 
 
 async def test_cancels_after_verification_and_yes(call, script, scheduling_api) -> None:
-    slot = scheduling_api.slots("exam")[0]
-    booking = scheduling_api.book_directly(slot["slot_id"], "Maria Garcia", PHONE, "seed-3")
-    call.llm.queue(
-        script.call(
-            "find_appointments", patient_phone="(512) 555-0187", patient_name="Maria Garcia"
-        ),
-        script.speak_tool_result(),
-    )
-    await call.session.run(user_input="I want to cancel my appointment")
+    _, booking = scheduling_api.seed("exam", PHONE, "seed-3")
+    await call.look_up("I want to cancel my appointment", "(512) 555-0187")
 
     read_back = await call.confirm(
         "confirm_cancellation_details", "That one", appointment="appointment-1"

@@ -1,4 +1,4 @@
-"""Patient data never reaches a log line."""
+"""Patient data never reaches a log line, and production lines have the one shape."""
 
 from __future__ import annotations
 
@@ -6,8 +6,14 @@ import io
 import json
 import logging
 
-from livekit.agents.cli.log import JsonFormatter
-from receptionist.logs import RedactPatientData, install_redaction, log_turn
+from livekit.agents.cli import log as cli_log
+from receptionist.logs import (
+    JsonFormatter,
+    RedactPatientData,
+    install_redaction,
+    log_turn,
+    use_log_shape,
+)
 
 
 def json_lines(emit) -> list[dict]:
@@ -64,6 +70,19 @@ def test_turn_lines_keep_their_latencies() -> None:
     assert line["message"] == "turn completed"
     assert line["latency_ms"] == {"end_to_end": 812.3}
     assert line["tools"] == ["book_appointment"]
+
+
+def test_the_clis_production_handler_writes_our_shape(monkeypatch) -> None:
+    monkeypatch.setattr(cli_log, "JsonFormatter", cli_log.JsonFormatter)  # undone afterwards
+    use_log_shape()
+    root = logging.getLogger()
+    before = list(root.handlers)
+    try:
+        cli_log.setup_logging("INFO", devmode=False, console=False)
+        [handler] = [h for h in root.handlers if h not in before]
+        assert isinstance(handler.formatter, JsonFormatter)
+    finally:
+        root.handlers[:] = before
 
 
 def test_install_is_idempotent() -> None:

@@ -3,8 +3,8 @@ endpoint that merges the job processes' series with the framework's worker metri
 
 from __future__ import annotations
 
+import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,13 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from call_sim.stack import free_port
 from receptionist.worker import clinic_id_from_metadata
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.mark.slow
@@ -77,6 +72,12 @@ def test_worker_serves_health_and_merged_metrics(services, tmp_path: Path) -> No
         assert series in body, series
     worker.stop()
     assert worker.process.returncode == 0  # SIGTERM drains (no calls here) and exits cleanly
+    # every line, the framework's start-up lines included, in docs/conventions.md's shape
+    lines = [json.loads(line) for line in worker.log().splitlines() if line.startswith("{")]
+    assert any(line["message"] == "draining worker" for line in lines)
+    for line in lines:
+        assert list(line)[:5] == ["ts", "level", "service", "logger", "message"], line
+        assert line["service"] == "agent-worker"
 
 
 def test_worker_refuses_to_start_without_provider_keys(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import aiohttp
 import numpy as np
 import pytest
+from call_sim.stack import Launcher
 from provider_sim.audio import Int16Array, resample
 from provider_sim.speech.piper_tts import PiperSynthesizer
 
@@ -48,6 +49,13 @@ FAST = {
     "SIM_STT_FINAL_DELAY_MS": "0",
     "LOG_LEVEL": "INFO",
 }
+SCRIPTED = {
+    **FAST,
+    "SIM_STT_MODE": "scripted",
+    "SIM_TTS_MODE": "synthetic",
+    "SIM_API_KEY": "sim-test-key",
+}
+SPEECH = {**FAST, "SIM_STT_MODE": "pocketsphinx", "SIM_TTS_MODE": "piper"}
 
 
 @pytest.fixture(scope="session")
@@ -57,36 +65,29 @@ def scenario_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def start_sim(launcher: Launcher, name: str, scenario: Path, timeout: float = 30, **env: str):
+    """A provider-sim process playing `scenario`, with `env` (SIM_* settings) added."""
+    return launcher.start(
+        ["provider-sim"], name=name, env={"SIM_SCENARIO": str(scenario), **env}, timeout=timeout
+    )
+
+
 @pytest.fixture(scope="session")
 def scripted_sim(session_services, scenario_file: Path):
     """provider-sim with scripted recognition and synthetic speech."""
-    return session_services.start(
-        ["provider-sim"],
-        name="provider-sim-scripted",
-        env={
-            **FAST,
-            "SIM_SCENARIO": str(scenario_file),
-            "SIM_STT_MODE": "scripted",
-            "SIM_TTS_MODE": "synthetic",
-            "SIM_API_KEY": "sim-test-key",
-        },
-    )
+    return start_sim(session_services, "provider-sim-scripted", scenario_file, **SCRIPTED)
 
 
 @pytest.fixture(scope="session")
 def speech_sim(session_services, scenario_file: Path):
     """provider-sim with real offline speech: pocketsphinx recognition, Piper synthesis."""
-    return session_services.start(
-        ["provider-sim"],
-        name="provider-sim-speech",
-        env={
-            **FAST,
-            "SIM_SCENARIO": str(scenario_file),
-            "SIM_STT_MODE": "pocketsphinx",
-            "SIM_TTS_MODE": "piper",
-        },
-        timeout=60,
-    )
+    return start_sim(session_services, "provider-sim-speech", scenario_file, timeout=60, **SPEECH)
+
+
+@pytest.fixture(name="start_sim")
+def start_sim_fixture():
+    """`start_sim(launcher, name, scenario_file, **SIM_settings)` for a test's own simulator."""
+    return start_sim
 
 
 @pytest.fixture(scope="session")

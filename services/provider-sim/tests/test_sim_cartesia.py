@@ -171,26 +171,19 @@ async def test_handshake_and_bytes_requests_are_validated(scripted_sim, http_ses
         assert (await ws.receive_json(timeout=5))["type"] == "error"
         await ws.send_bytes(b"audio?")
         assert "binary" in (await ws.receive_json(timeout=5))["error"]
-    async with http_session.post(
-        f"{scripted_sim.base_url}/tts/bytes",
-        json={
-            "model_id": "sonic-3",
-            "transcript": "x",
-            "output_format": {"container": "wav", "encoding": "pcm_f32le", "sample_rate": 16000},
-        },
-        headers={"X-API-Key": KEY, "Cartesia-Version": "2025-04-16"},
-    ) as response:
+
+    def tts_bytes(transcript: str, encoding: str) -> Any:
+        wav = {"container": "wav", "encoding": encoding, "sample_rate": 16000}
+        return http_session.post(
+            f"{scripted_sim.base_url}/tts/bytes",
+            json={"model_id": "sonic-3", "transcript": transcript, "output_format": wav},
+            headers={"X-API-Key": KEY, "Cartesia-Version": "2025-04-16"},
+        )
+
+    async with tts_bytes("x", "pcm_f32le") as response:
         assert response.status == 400
         assert "pcm_s16le" in (await response.json())["error"]
-    async with http_session.post(
-        f"{scripted_sim.base_url}/tts/bytes",
-        json={
-            "model_id": "sonic-3",
-            "transcript": "Hello.",
-            "output_format": {"container": "wav", "encoding": "pcm_s16le", "sample_rate": 16000},
-        },
-        headers={"X-API-Key": KEY, "Cartesia-Version": "2025-04-16"},
-    ) as response:
+    async with tts_bytes("Hello.", "pcm_s16le") as response:
         assert response.status == 200
         body = await response.read()
     assert body[:4] == b"RIFF"

@@ -85,18 +85,18 @@ async def test_scenario_can_be_replaced_and_reset_at_run_time() -> None:
         assert (await client.get("/sim/state")).json()["problems"] == []
 
 
-async def test_configured_latencies_are_honoured(services, scenario_file, caller_speech) -> None:
-    sim = services.start(
-        ["provider-sim"],
-        name="provider-sim-slow",
-        env={
-            "SIM_SCENARIO": str(scenario_file),
-            "SIM_LLM_TTFT_MS": "300",
-            "SIM_LLM_TOKENS_PER_SECOND": "50",
-            "SIM_TTS_TTFB_MS": "250",
-            "SIM_TTS_REALTIME_FACTOR": "0.5",
-            "SIM_STT_FINAL_DELAY_MS": "300",
-        },
+async def test_configured_latencies_are_honoured(
+    services, start_sim, scenario_file, caller_speech
+) -> None:
+    sim = start_sim(
+        services,
+        "provider-sim-slow",
+        scenario_file,
+        SIM_LLM_TTFT_MS="300",
+        SIM_LLM_TOKENS_PER_SECOND="50",
+        SIM_TTS_TTFB_MS="250",
+        SIM_TTS_REALTIME_FACTOR="0.5",
+        SIM_STT_FINAL_DELAY_MS="300",
     )
     async with httpx.AsyncClient(base_url=sim.base_url) as client:
         started = time.monotonic()

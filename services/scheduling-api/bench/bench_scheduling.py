@@ -23,12 +23,9 @@ import argparse
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,6 +33,7 @@ from typing import Any
 
 import httpx
 import yaml
+from call_sim.stack import Component, Launcher, StackError, free_port, http_ok, redis_server
 from scheduling_api.config import PACKAGED_CLINICS
 from scheduling_api.domain.clinic import Clinic
 from scheduling_api.domain.slot_ids import SlotIdSigner, SlotRef
@@ -48,7 +46,6 @@ WARMUP_SECONDS = 2
 TOKEN = "bench-token"
 SLOT_SECRET = "bench-slot-secret-0123456789abcdef"
 BENCH_PROVIDERS = 40
-VENV_BIN = Path(sys.executable).parent
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SCENARIOS = ("bare", "availability", "avail-uncached", "booking")
 
@@ -90,25 +87,6 @@ done = function(summary, latency, requests)
   io.write(string.format("BOOKING_OUTCOMES created=%d conflict=%d other=%d\n", c, k, o))
 end
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{url}: server exited with {process.returncode}")
-        try:
-            if httpx.get(url, timeout=0.5).status_code < 500:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise SystemExit(f"{url} did not come up in {timeout}s")
 
 
 def serve_bare(port: int) -> None:
@@ -280,31 +258,9 @@ def main() -> None:
         raise SystemExit("needs wrk and redis-server on PATH (make setup installs them)")
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-scheduling-"))
-    processes: list[subprocess.Popen[bytes]] = []
-
-    def start(command: list[str], log_name: str, env: dict[str, str] | None = None) -> None:
-        log = (workdir / log_name).open("wb")
-        processes.append(
-            subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
-            )
-        )
-
+    launcher = Launcher(workdir)
     try:
-        redis_port, api_port, bare_port = free_port(), free_port(), free_port()
-        uncached_port = free_port()
-        start(
-            [
-                "redis-server",
-                "--bind", "127.0.0.1",
-                "--port", str(redis_port),
-                "--dir", str(workdir),
-                "--appendonly", "yes",
-                "--appendfsync", "always",
-                "--save", "",
-            ],
-            "redis.log",
-        )  # fmt: skip
+        redis = launcher.add(redis_server(workdir / "redis", persistent=True), timeout=10)
         clinics_dir = workdir / "clinics"
         clinics_dir.mkdir()
         shutil.copy(PACKAGED_CLINICS / "bright-smile.yaml", clinics_dir)
@@ -314,24 +270,33 @@ def main() -> None:
         bench = Clinic.model_validate(bench_clinic(bright_smile))
         (clinics_dir / "bench-clinic.yaml").write_text(yaml.safe_dump(bench_clinic(bright_smile)))
         api_env = {
-            "PORT": str(api_port),
-            "HOST": "127.0.0.1",
-            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "REDIS_URL": redis.url,
             "SCHEDULING_API_TOKENS": TOKEN,
             "SLOT_ID_SECRET": SLOT_SECRET,
             "CLINICS_CONFIG": str(clinics_dir),
             "LOG_LEVEL": "INFO",
         }
-        start([str(VENV_BIN / "scheduling-api")], "scheduling-api.log", api_env)
-        start([sys.executable, __file__, "--serve-bare", str(bare_port)], "bare.log")
-        uncached_env = {**api_env, "PORT": str(uncached_port), "AVAILABILITY_CACHE_SECONDS": "0"}
-        start([str(VENV_BIN / "scheduling-api")], "scheduling-api-uncached.log", uncached_env)
-        api = f"http://127.0.0.1:{api_port}"
-        bare = f"http://127.0.0.1:{bare_port}"
-        uncached = f"http://127.0.0.1:{uncached_port}"
-        wait_until_up(f"{api}/readyz", processes[1])
-        wait_until_up(f"{bare}/ping", processes[2])
-        wait_until_up(f"{uncached}/readyz", processes[3])
+        api = launcher.start(
+            ["scheduling-api"], name="scheduling-api", env=api_env, ready_path="/readyz"
+        ).base_url
+        bare_port = free_port()
+        bare = launcher.add(
+            Component(
+                name="bare-fastapi",
+                argv=[sys.executable, __file__, "--serve-bare", str(bare_port)],
+                env=dict(os.environ),
+                log_path=workdir / "bare.log",
+                ready=http_ok(f"http://127.0.0.1:{bare_port}/ping"),
+                address=f"http://127.0.0.1:{bare_port}",
+                port=bare_port,
+            )
+        ).base_url
+        uncached = launcher.start(
+            ["scheduling-api"],
+            name="scheduling-api-uncached",
+            env={**api_env, "AVAILABILITY_CACHE_SECONDS": "0"},
+            ready_path="/readyz",
+        ).base_url
 
         prefilled = prefill_bright_smile(api)
         slot_ids = signed_slots(bench, "exam", 200_000)
@@ -376,14 +341,10 @@ def main() -> None:
                 )
             )
         report(rounds, prefilled, len(sample["slots"]), slice_size, args.duration)
+    except StackError as error:
+        raise SystemExit(str(error)) from None
     finally:
-        for process in reversed(processes):
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        launcher.stop_all()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from call_sim.stack import scheduling_api_env
 from fastapi import FastAPI
 from scheduling_api.app import create_app
 from scheduling_api.config import Settings
@@ -238,12 +239,7 @@ async def api(
 @pytest.fixture
 def process_env(redis_url: str) -> dict[str, str]:
     """Environment for a real `scheduling-api` process on the shared redis-server."""
-    return {
-        "REDIS_URL": redis_url,
-        "SCHEDULING_API_TOKENS": f"{TOKEN},{SECOND_TOKEN}",
-        "SLOT_ID_SECRET": SLOT_SECRET,
-        "LOG_LEVEL": "INFO",
-    }
+    return scheduling_api_env(redis_url, f"{TOKEN},{SECOND_TOKEN}", SLOT_SECRET, LOG_LEVEL="INFO")
 
 
 @pytest.fixture
@@ -273,12 +269,8 @@ def server_pair(session_services: Any, redis_server: Any) -> tuple[Any, Any]:
 
     Tests that use them also ask for `redis_url`, which empties the database first.
     """
-    env = {
-        "REDIS_URL": redis_server.url,
-        "SCHEDULING_API_TOKENS": f"{TOKEN},{SECOND_TOKEN}",
-        "SLOT_ID_SECRET": SLOT_SECRET,
-        "LOG_LEVEL": "INFO",
-    }
+    tokens = f"{TOKEN},{SECOND_TOKEN}"
+    env = scheduling_api_env(redis_server.url, tokens, SLOT_SECRET, LOG_LEVEL="INFO")
     first = session_services.start(["scheduling-api"], name="scheduling-api-a", env=env)
     second = session_services.start(["scheduling-api"], name="scheduling-api-b", env=env)
     return first, second

@@ -773,7 +773,7 @@ async def test_a_bug_is_a_generic_500_and_is_logged(
     async def broken(*_: Any, **__: Any) -> None:
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr(api.app.state.context.scheduler, "availability", broken)
+    monkeypatch.setattr(api.app.state.context.scheduler.search, "availability", broken)
     response = await api.client.get(f"{CLINIC}/availability", params={"appointment_type": "exam"})
     body = assert_error(response, 500, "internal_error")
     assert response.headers["x-content-type-options"] == "nosniff"

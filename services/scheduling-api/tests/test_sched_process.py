@@ -10,24 +10,14 @@ from typing import Any
 
 import httpx
 import pytest
+from call_sim.stack import SchedulingBook
 
-CLINIC = "/v1/clinics/bright-smile"
 SCRIPT = str(Path(sys.executable).parent / "scheduling-api")
+PHONE = "5125550177"
 
 
-def first_slot(client: httpx.Client, type_id: str = "exam") -> dict[str, Any]:
-    response = client.get(f"{CLINIC}/availability", params={"appointment_type": type_id})
-    assert response.status_code == 200, response.text
-    slot: dict[str, Any] = response.json()["slots"][0]
-    return slot
-
-
-def book(client: httpx.Client, slot_id: str, key: str, name: str = "Ana Ruiz") -> httpx.Response:
-    return client.post(
-        f"{CLINIC}/bookings",
-        json={"slot_id": slot_id, "patient": {"name": name, "phone": "5125550177"}},
-        headers={"Idempotency-Key": key},
-    )
+def first_slot(book: SchedulingBook) -> dict[str, Any]:
+    return book.slots("exam")[0]
 
 
 @pytest.mark.slow
@@ -35,39 +25,37 @@ def test_bookings_survive_a_redis_restart(
     private_redis: Any, services: Any, process_env: dict[str, str], auth_headers: dict[str, str]
 ) -> None:
     env = {**process_env, "REDIS_URL": private_redis.url}
+    token = auth_headers["Authorization"].removeprefix("Bearer ")
     server = services.start(["scheduling-api"], name="scheduling-api", env=env)
-    with httpx.Client(base_url=server.base_url, headers=auth_headers, timeout=10) as client:
-        slot = first_slot(client)
-        created = book(client, slot["slot_id"], key="durable-1")
-        assert created.status_code == 201
-        booking = created.json()
-        other = book(client, first_slot(client)["slot_id"], key="durable-2", name="Ben Ode")
-        cancelled = client.post(f"{CLINIC}/bookings/{other.json()['booking_id']}/cancel").json()
+    with SchedulingBook(server.base_url, token, timeout=10) as api:
+        slot = first_slot(api)
+        booking = api.book(slot["slot_id"], "Ana Ruiz", PHONE, key="durable-1")
+        other = api.book(first_slot(api)["slot_id"], "Ben Ode", PHONE, key="durable-2")
+        cancelled = api.post(f"bookings/{other['booking_id']}/cancel", {}).json()
 
         private_redis.restart()  # AOF on: the fixture runs appendonly yes
 
         # The same process reconnects; the booking, its status and its index are intact.
-        assert client.get(f"{CLINIC}/bookings/{booking['booking_id']}").json() == booking
-        assert client.get(f"{CLINIC}/bookings/{cancelled['booking_id']}").json() == cancelled
-        found = client.get(f"{CLINIC}/bookings", params={"phone": "(512) 555-0177"}).json()
-        assert [b["booking_id"] for b in found["bookings"]] == [
+        assert api.get(f"bookings/{booking['booking_id']}") == booking
+        assert api.get(f"bookings/{cancelled['booking_id']}") == cancelled
+        assert [b["booking_id"] for b in api.bookings("(512) 555-0177")] == [
             booking["booking_id"],
             cancelled["booking_id"],
         ]
         # The interval is still taken, and the idempotency record still answers.
-        assert book(client, slot["slot_id"], key="durable-3", name="Cy").status_code == 409
-        replay = book(client, slot["slot_id"], key="durable-1")
+        assert api.try_booking(slot["slot_id"], "Cy", PHONE, key="durable-3").status_code == 409
+        replay = api.try_booking(slot["slot_id"], "Ana Ruiz", PHONE, key="durable-1")
         assert replay.status_code == 201
         assert replay.headers["Idempotent-Replayed"] == "true"
         assert replay.json() == booking
-        assert client.get("/readyz").status_code == 200
+        assert api.http.get("/readyz").status_code == 200
 
     # A fresh process after the restart sees the same book.
     server.stop()
     fresh = services.start(["scheduling-api"], name="scheduling-api-2", env=env)
-    with httpx.Client(base_url=fresh.base_url, headers=auth_headers, timeout=10) as client:
-        assert client.get(f"{CLINIC}/bookings/{booking['booking_id']}").json() == booking
-        assert first_slot(client)["start"] != slot["start"]
+    with SchedulingBook(fresh.base_url, token, timeout=10) as api:
+        assert api.get(f"bookings/{booking['booking_id']}") == booking
+        assert first_slot(api)["start"] != slot["start"]
 
 
 def test_readiness_follows_redis(
@@ -84,7 +72,7 @@ def test_readiness_follows_redis(
     assert down.status_code == 503
     assert down.json()["status"] == "unavailable"
     assert httpx.get(f"{server.base_url}/healthz").status_code == 200
-    private_redis.start()
+    private_redis.launch()
     assert httpx.get(f"{server.base_url}/readyz", timeout=10).status_code == 200
 
 

@@ -18,7 +18,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,12 +30,12 @@ from pathlib import Path
 
 import httpx
 import jwt
+from call_sim.stack import Component, Launcher, StackError, free_port, redis_server
 from livekit import api
 from token_service.adapters.minting import TokenMinter
 from token_service.domain.token_claims import TokenPolicy, build_token_claims
 from token_service.domain.token_request import TokenRequest
 
-VENV_BIN = Path(sys.executable).parent
 LIVEKIT_URL = "ws://127.0.0.1:7880"
 API_KEY = "benchkey"
 API_SECRET = "bench-secret-bench-secret-bench-secret-0123"
@@ -84,55 +83,8 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(check_url: str, process: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            sys.exit(f"{what} exited with {process.returncode} before answering")
-        try:
-            if httpx.get(check_url, timeout=0.5).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    sys.exit(f"{what} did not answer {check_url} within 30 s")
-
-
-def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        sys.exit("redis-server is not installed (make setup installs it)")
-    port = free_port()
-    process = subprocess.Popen(
-        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as sock:
-                sock.sendall(b"PING\r\n")
-                if sock.recv(16).startswith(b"+PONG"):
-                    return process, f"redis://127.0.0.1:{port}/0"
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    sys.exit("redis-server did not start")
-
-
-def start_token_service(redis_url: str, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "PORT": str(port),
-        "HOST": "127.0.0.1",
+def token_service_env(redis_url: str) -> dict[str, str]:
+    return {
         "LIVEKIT_URL": LIVEKIT_URL,
         "LIVEKIT_API_KEY": API_KEY,
         "LIVEKIT_API_SECRET": API_SECRET,
@@ -144,35 +96,20 @@ def start_token_service(redis_url: str, log_path: Path) -> tuple[subprocess.Pope
         "LOG_LEVEL": "INFO",
         "WEB_CLIENT_ENABLED": "false",
     }
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [str(VENV_BIN / "token-service")], env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    wait_until(f"{base_url}/readyz", process, "token-service")
-    return process, base_url
 
 
-def start_bare_app() -> tuple[subprocess.Popen[bytes], str]:
+def bare_app(work: Path) -> Component:
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-c", BARE_APP.format(port=port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    url = f"http://127.0.0.1:{port}/bare"
+    return Component(
+        name="bare-fastapi",
+        argv=[sys.executable, "-c", BARE_APP.format(port=port)],
+        env=dict(os.environ),
+        log_path=work / "bare-fastapi.log",
+        ready=lambda: httpx.get(url, timeout=0.5).status_code < 500,
+        address=url,
+        port=port,
     )
-    base_url = f"http://127.0.0.1:{port}"
-    wait_until(f"{base_url}/bare", process, "bare FastAPI app")
-    return process, base_url
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def check_issued_token(base_url: str) -> None:
@@ -202,7 +139,7 @@ def run_wrk(
     label: str,
     url: str,
     body: str,
-    server: subprocess.Popen[bytes],
+    server: Component,
     script_dir: Path,
     args: argparse.Namespace,
 ) -> Result:
@@ -210,11 +147,11 @@ def run_wrk(
     script.write_text(WRK_SCRIPT.format(body=json.dumps(body)))
     base = ["wrk", f"-t{args.threads}", f"-c{args.connections}", "--latency", "-s", str(script)]
     subprocess.run([*base, "-d2s", url], capture_output=True, check=True)  # warm-up
-    cpu_before = process_cpu_seconds(server.pid)
+    cpu_before = process_cpu_seconds(server.pid or 0)
     output = subprocess.run(
         [*base, f"-d{args.duration}s", url], capture_output=True, check=True, text=True
     ).stdout
-    cpu_used = process_cpu_seconds(server.pid) - cpu_before
+    cpu_used = process_cpu_seconds(server.pid or 0) - cpu_before
     requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     p50 = _seconds(re.search(r"^\s+50%\s+(\S+)$", output, re.M).group(1))  # type: ignore[union-attr]
@@ -336,32 +273,37 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-token-") as workdir:
         work = Path(workdir)
-        redis, redis_url = start_redis(work)
-        service = bare = None
+        launcher = Launcher(work)
         try:
-            service, service_url = start_token_service(redis_url, work / "token-service.log")
-            check_issued_token(service_url)
+            redis = launcher.add(redis_server(work / "redis"), timeout=10)
+            service = launcher.start(
+                ["token-service"],
+                name="token-service",
+                env=token_service_env(redis.url),
+                ready_path="/readyz",
+            )
+            check_issued_token(service.base_url)
             http = run_wrk(
                 "HTTP POST /v1/token",
-                f"{service_url}/v1/token",
+                f"{service.base_url}/v1/token",
                 json.dumps(REQUEST_BODY),
                 service,
                 work,
                 args,
             )
-            stop(service)
-            bare, bare_url = start_bare_app()
+            service.stop()
+            bare = launcher.add(bare_app(work))
             bare_result = run_wrk(
-                "bare FastAPI POST (no work)", f"{bare_url}/bare", "{}", bare, work, args
+                "bare FastAPI POST (no work)", f"{bare.address}", "{}", bare, work, args
             )
-            stop(bare)
+            bare.stop()
             # As the service does at startup: keep full collections off the long-lived heap.
             gc.freeze()
             loops = [access_token_loop(args.loop_tokens), service_minter_loop(args.loop_tokens)]
+        except StackError as error:
+            sys.exit(str(error))
         finally:
-            for process in (service, bare, redis):
-                if process is not None:
-                    stop(process)
+            launcher.stop_all()
     report([*loops, http, bare_result], args)
 
 

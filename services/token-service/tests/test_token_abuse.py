@@ -112,6 +112,15 @@ async def test_without_cors_origins_no_cross_origin_access(open_client) -> None:
 # --- X-Forwarded-For --------------------------------------------------------------------
 
 
+# a peer the service trusts as its proxy, and a limit of two requests in a burst
+BEHIND_PROXY = {
+    "peer": "10.1.2.3",
+    "trusted_proxy_cidrs": "10.0.0.0/8",
+    "rate_limit_requests": 1,
+    "rate_limit_burst": 2,
+}
+
+
 async def _burst_then_limited(client, headers: dict[str, str]) -> list[int]:
     return [
         (await client.post("/v1/token", json={}, headers=headers)).status_code for _ in range(3)
@@ -128,12 +137,7 @@ async def test_forwarded_for_from_untrusted_peer_is_ignored(open_client) -> None
 
 
 async def test_forwarded_for_from_trusted_proxy_names_the_client(open_client) -> None:
-    client = await open_client(
-        peer="10.1.2.3",
-        trusted_proxy_cidrs="10.0.0.0/8",
-        rate_limit_requests=1,
-        rate_limit_burst=2,
-    )
+    client = await open_client(**BEHIND_PROXY)
     first = await _burst_then_limited(client, {"x-forwarded-for": "198.51.100.1"})
     second = await _burst_then_limited(client, {"x-forwarded-for": "198.51.100.2"})
     assert first == [201, 201, 429]
@@ -142,12 +146,7 @@ async def test_forwarded_for_from_trusted_proxy_names_the_client(open_client) ->
 
 async def test_client_written_forwarded_entries_cannot_escape_the_limit(open_client) -> None:
     """Left of the right-most untrusted address is the client's own text: ignored."""
-    client = await open_client(
-        peer="10.1.2.3",
-        trusted_proxy_cidrs="10.0.0.0/8",
-        rate_limit_requests=1,
-        rate_limit_burst=2,
-    )
+    client = await open_client(**BEHIND_PROXY)
     statuses = []
     for spoofed in ("1.1.1.1", "2.2.2.2", "3.3.3.3"):
         response = await client.post(

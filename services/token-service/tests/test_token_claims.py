@@ -211,8 +211,7 @@ async def test_caller_chosen_room_or_identity_is_400_saying_why(
     assert response.status_code == 400, response.text
     body = response.json()
     assert body["error"] == "request_refused"
-    assert body["refused"] == refused
-    assert body["field"] == refused[0]
+    assert [problem["field"] for problem in body["fields"]] == refused
     assert "names every room" in body["message"]
     assert "participant_token" not in body
 
@@ -282,7 +281,7 @@ def test_claims_builder_refuses_a_chosen_room_even_with_factories() -> None:
             policy,
             room_name_factory=lambda: "room-1",
         )
-    assert refused.value.refused == ["room_name", "participant_identity"]
+    assert [field for field, _ in refused.value.fields] == ["room_name", "participant_identity"]
 
 
 def test_claims_builder_is_deterministic_given_its_factories() -> None:

@@ -89,7 +89,7 @@ def test_redis_down_means_no_token_and_not_ready(services, token_env, private_re
     metrics = httpx.get(f"{service.base_url}/metrics", timeout=5).text
     assert 'token_service_tokens_total{outcome="unavailable"} 1.0' in metrics
 
-    private_redis.start()
+    private_redis.launch()
     assert _post(service.base_url, json={}).status_code == 201
     assert httpx.get(f"{service.base_url}/readyz", timeout=5).status_code == 200
 

@@ -6,11 +6,19 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from call_sim.config import Settings
-from call_sim.stack import Component, Stack, StackError, StackOptions, livekit_loopback_config
+from call_sim.stack import (
+    Component,
+    Launcher,
+    Stack,
+    StackError,
+    StackOptions,
+    livekit_loopback_config,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 LIVEKIT = Path(
@@ -26,6 +34,20 @@ time.sleep(300)
 """
 
 
+def python_component(
+    tmp_path: Path, name: str, code: str, *args: str, ready: Callable[[], bool] = lambda: False
+) -> Component:
+    """`python -c code args` as a component that is ready when `ready` says so."""
+    return Component(
+        name=name,
+        argv=[sys.executable, "-c", code, *args],
+        env=dict(os.environ),
+        log_path=tmp_path / f"{name}.log",
+        ready=ready,
+        address="-",
+    )
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -37,14 +59,7 @@ def _alive(pid: int) -> bool:
 
 def test_stopping_a_component_stops_its_whole_process_group(tmp_path: Path) -> None:
     ready = tmp_path / "child.pid"
-    component = Component(
-        name="parent",
-        argv=[sys.executable, "-c", PARENT, str(ready)],
-        env=dict(os.environ),
-        log_path=tmp_path / "parent.log",
-        ready=ready.exists,
-        address="-",
-    )
+    component = python_component(tmp_path, "parent", PARENT, str(ready), ready=ready.exists)
     component.start()
     component.wait_ready(timeout=20)
     child = int(ready.read_text())
@@ -60,34 +75,34 @@ def test_stopping_a_component_stops_its_whole_process_group(tmp_path: Path) -> N
 
 
 def test_a_component_that_dies_fails_with_its_log(tmp_path: Path) -> None:
-    component = Component(
-        name="broken",
-        argv=[sys.executable, "-c", "import sys; print('bad config: PORT'); sys.exit(3)"],
-        env=dict(os.environ),
-        log_path=tmp_path / "broken.log",
-        ready=lambda: False,
-        address="-",
-    )
+    code = "import sys; print('bad config: PORT'); sys.exit(3)"
+    component = python_component(tmp_path, "broken", code)
     component.start()
     with pytest.raises(StackError, match=r"(?s)broken exited with status 3.*bad config: PORT"):
         component.wait_ready(timeout=20)
 
 
 def test_a_component_that_never_answers_times_out(tmp_path: Path) -> None:
-    component = Component(
-        name="silent",
-        argv=[sys.executable, "-c", "import time; time.sleep(60)"],
-        env=dict(os.environ),
-        log_path=tmp_path / "silent.log",
-        ready=lambda: False,
-        address="-",
-    )
+    component = python_component(tmp_path, "silent", "import time; time.sleep(60)")
     component.start()
     try:
         with pytest.raises(StackError, match="did not become ready within 1 s"):
             component.wait_ready(timeout=1)
     finally:
         component.stop(timeout=5)
+
+
+def test_a_launcher_stops_all_it_started_and_forgets_them(tmp_path: Path) -> None:
+    launcher = Launcher(tmp_path)
+    sleep = "import time; time.sleep(60)"
+    started = [
+        launcher.add(python_component(tmp_path, name, sleep, ready=lambda: True), timeout=20)
+        for name in ("first", "second")
+    ]
+    assert all(component.running() for component in started)
+    launcher.stop_all()
+    assert not any(component.running() for component in started)
+    assert launcher.started == []
 
 
 def test_a_missing_binary_fails_before_anything_starts(tmp_path: Path) -> None:
@@ -142,7 +157,7 @@ time.sleep(300)
 
 @pytest.mark.skipif(sys.platform != "linux", reason="parent-death signal is Linux-only")
 def test_a_component_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
-    """Even a SIGKILLed call-sim leaves nothing running (no preexec_fn: see stack.py)."""
+    """Even a SIGKILLed call-sim leaves nothing running (no preexec_fn: see processes.py)."""
     import subprocess
 
     ready = tmp_path / "sleeper.pid"

@@ -22,6 +22,8 @@ def run() -> None:
 
     from livekit.agents import cli
 
+    from .logs import use_log_shape
     from .worker import build_server
 
+    use_log_shape()
     cli.run_app(build_server(settings))

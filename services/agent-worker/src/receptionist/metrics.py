@@ -1,4 +1,4 @@
-"""Prometheus metrics of the receptionist (names fixed by `briefs/METRICS_AND_PORTS.md`).
+"""Prometheus metrics of the receptionist (each listed in docs/metrics.md).
 
 Calls run in job child processes, so every metric uses prometheus_client's multiprocess
 mode: `PROMETHEUS_MULTIPROC_DIR` is set before anything imports prometheus_client (see

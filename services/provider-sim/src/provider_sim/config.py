@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -50,10 +50,14 @@ PROFILE_LATENCIES: dict[ProviderProfile, dict[str, float]] = {
 }
 
 
-def _profile_default(name: str) -> str:
+def _profiled(
+    name: str, default: float, *, ge: float | None = None, gt: float | None = None
+) -> Any:
+    """A latency setting whose documented default is its provider profile's figure."""
     typical = PROFILE_LATENCIES[ProviderProfile.TYPICAL][name]
     fast = PROFILE_LATENCIES[ProviderProfile.FAST][name]
-    return f"from `SIM_PROVIDER_PROFILE`: `{typical:g}` (`fast`: `{fast:g}`)"
+    doc_default = f"from `SIM_PROVIDER_PROFILE`: `{typical:g}` (`fast`: `{fast:g}`)"
+    return Field(default=default, ge=ge, gt=gt, json_schema_extra={"doc_default": doc_default})
 
 
 class Settings(BaseSettings):
@@ -90,17 +94,9 @@ class Settings(BaseSettings):
 
     sim_stt_mode: SttMode = SttMode.SCRIPTED
     """`scripted` (the scenario's caller lines) or `pocketsphinx` (real offline recognition)."""
-    sim_stt_final_delay_ms: float = Field(
-        default=100.0,
-        ge=0.0,
-        json_schema_extra={"doc_default": _profile_default("sim_stt_final_delay_ms")},
-    )
+    sim_stt_final_delay_ms: float = _profiled("sim_stt_final_delay_ms", 100.0, ge=0.0)
     """STT: from the end of the utterance to the final transcript."""
-    sim_stt_endpointing_ms: float = Field(
-        default=200.0,
-        ge=10.0,
-        json_schema_extra={"doc_default": _profile_default("sim_stt_endpointing_ms")},
-    )
+    sim_stt_endpointing_ms: float = _profiled("sim_stt_endpointing_ms", 200.0, ge=10.0)
     """STT: the silence that ends an utterance."""
     sim_stt_turn_gap_ms: float = Field(default=1000.0, ge=10.0)
     """STT (`scripted`): a pause shorter than this stays within the same caller line."""
@@ -109,27 +105,15 @@ class Settings(BaseSettings):
     sim_stt_speech_threshold_dbfs: float = Field(default=-40.0, le=0.0)
     """STT: the level above which audio counts as speech."""
 
-    sim_llm_ttft_ms: float = Field(
-        default=300.0,
-        ge=0.0,
-        json_schema_extra={"doc_default": _profile_default("sim_llm_ttft_ms")},
-    )
+    sim_llm_ttft_ms: float = _profiled("sim_llm_ttft_ms", 300.0, ge=0.0)
     """LLM time to first token."""
-    sim_llm_tokens_per_second: float = Field(
-        default=80.0,
-        gt=0.0,
-        json_schema_extra={"doc_default": _profile_default("sim_llm_tokens_per_second")},
-    )
+    sim_llm_tokens_per_second: float = _profiled("sim_llm_tokens_per_second", 80.0, gt=0.0)
     """LLM streaming pace."""
 
     sim_tts_mode: TtsMode = TtsMode.SYNTHETIC
     """`synthetic` (speech-shaped audio of realistic length) or `piper` (real offline
     speech)."""
-    sim_tts_ttfb_ms: float = Field(
-        default=120.0,
-        ge=0.0,
-        json_schema_extra={"doc_default": _profile_default("sim_tts_ttfb_ms")},
-    )
+    sim_tts_ttfb_ms: float = _profiled("sim_tts_ttfb_ms", 120.0, ge=0.0)
     """TTS time to first byte."""
     sim_tts_realtime_factor: float = Field(default=0.2, ge=0.0)
     """TTS: synthesis time as a fraction of the audio's length, after the first byte."""

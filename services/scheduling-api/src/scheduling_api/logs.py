@@ -1,52 +1,58 @@
-"""JSON logs, one object per line, carrying the id of the request being served.
+"""JSON log lines in the shape docs/conventions.md sets, for our loggers and uvicorn's.
 
-Log calls pass structured fields through `extra=`; nothing here ever receives patient
-names, phones or emails (callers log ids and outcomes only), and URLs are logged as
-route templates, never with their query strings.
+`ts`, `level`, `service`, `logger`, `message`, the `request_id` of the request being
+served, then the call's `extra=` fields flat at the top level. Call sites log ids,
+outcomes and reasons only (never secrets, patient data or query strings); as a second
+line of defence, secret values in URL query strings are masked.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from typing import Any
+
+SERVICE = "scheduling-api"
+REDACTED = "[redacted]"
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
-_STANDARD_ATTRIBUTES = frozenset(
-    logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys()
-    | {"message", "asctime", "taskName", "color_message"}
-)
+# what every record carries (uvicorn adds `color_message`, an ANSI-coloured copy)
+_RECORD_ATTRIBUTES = {*vars(logging.makeLogRecord({})), "message", "color_message", "taskName"}
+_SECRET_IN_QUERY = re.compile(r"((?:api_key|access_token|token)=)[^&\s\"']+", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """Mask the values of secret-bearing query parameters (`?token=…`, `?api_key=…`)."""
+    return _SECRET_IN_QUERY.sub(rf"\1{REDACTED}", text)
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, object] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        request_id = request_id_var.get()
-        if request_id is not None:
+        ts = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+        entry: dict[str, Any] = {"ts": ts, "level": record.levelname.lower(), "service": SERVICE}
+        entry |= {"logger": record.name, "message": redact(record.getMessage())}
+        if (request_id := request_id_var.get()) is not None:
             entry["request_id"] = request_id
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD_ATTRIBUTES and not key.startswith("_"):
-                entry[key] = value
+        for key, value in vars(record).items():
+            if key not in _RECORD_ATTRIBUTES and not key.startswith("_"):
+                entry.setdefault(key, value)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
 
 
 def configure_logging(level: str) -> None:
-    """Send every logger (ours, uvicorn's, redis') through one JSON handler on stderr."""
+    """Send every logger (ours, uvicorn's, the libraries') through one handler on stderr."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level)
+    root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True

@@ -30,7 +30,7 @@ def run() -> None:
         logger.critical(
             "invalid configuration: %s",
             problems,
-            extra={"fields": {"event": "config_invalid"}},
+            extra={"event": "config_invalid"},
         )
         sys.exit(2)
     configure_logging(settings.log_level)
@@ -38,16 +38,14 @@ def run() -> None:
     logger.info(
         "token service starting",
         extra={
-            "fields": {
-                "event": "starting",
-                "port": settings.port,
-                "agent_name": settings.agent_name,
-                "clinic_ids": settings.clinic_ids,
-                "token_ttl_seconds": settings.token_ttl_seconds,
-                "api_keys_required": bool(settings.token_service_api_keys),
-                "cors_allow_origins": settings.cors_allow_origins,
-                "trusted_proxy_cidrs": [str(cidr) for cidr in settings.trusted_proxy_cidrs],
-            }
+            "event": "starting",
+            "port": settings.port,
+            "agent_name": settings.agent_name,
+            "clinic_ids": settings.clinic_ids,
+            "token_ttl_seconds": settings.token_ttl_seconds,
+            "api_keys_required": bool(settings.token_service_api_keys),
+            "cors_allow_origins": settings.cors_allow_origins,
+            "trusted_proxy_cidrs": [str(cidr) for cidr in settings.trusted_proxy_cidrs],
         },
     )
     # Everything built so far (livekit/protobuf/pydantic modules, the app) lives as long

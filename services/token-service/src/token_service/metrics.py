@@ -1,4 +1,4 @@
-"""Prometheus metrics (names fixed in METRICS_AND_PORTS.md), one registry per app.
+"""Prometheus metrics (listed in docs/metrics.md), one registry per app.
 
 Every label combination known in advance is created at startup so each series exists
 from the first scrape. Labels are low-cardinality by construction: the route label

@@ -43,8 +43,7 @@ import contextlib
 import itertools
 import json
 import os
-import subprocess
-import sys
+import signal
 import tempfile
 import threading
 import time
@@ -66,7 +65,7 @@ from call_sim.procstats import TreeSample, sample
 from call_sim.report import analyse_turns
 from call_sim.runner import caller_timing, provider_profile, turn_detection
 from call_sim.session_events import read_agent_record
-from call_sim.stack import Stack, StackOptions
+from call_sim.stack import Component, Stack, StackOptions, console_script
 from call_sim.voice import CallerVoice
 from call_sim.worker_metrics import parse
 
@@ -338,21 +337,23 @@ def _run_level(
     spec_path = workdir / f"callers-{calls}-spec.json"
     spec_path.write_text(spec.model_dump_json(), encoding="utf-8")
     log_path = workdir / f"callers-{calls}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603 - our own console script
-            [str(Path(sys.executable).parent / "call-sim"), "callers", "--spec", str(spec_path)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    sampler.watch("callers", process.pid)
+    callers = Component(
+        name="callers",
+        argv=[console_script("call-sim"), "callers", "--spec", str(spec_path)],
+        env=dict(os.environ),
+        log_path=log_path,
+        ready=lambda: True,
+        address="-",
+    )
+    callers.start()
+    assert callers.process is not None
+    sampler.watch("callers", callers.process.pid)
     try:
-        process.wait(timeout=600)
+        returncode = callers.process.wait(timeout=600)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        callers.stop(sig=signal.SIGKILL)
         sampler.watch("callers", None)
-    if process.returncode != 0 or not spec.out.exists():
+    if returncode != 0 or not spec.out.exists():
         raise RuntimeError(f"the callers' process failed: {log_path.read_text()[-3000:]}")
     result = CallersResult.model_validate_json(spec.out.read_text(encoding="utf-8"))
     start, end = result.barrier_at, result.turns_done_at

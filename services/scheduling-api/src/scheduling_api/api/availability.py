@@ -3,14 +3,12 @@
 Measured choices: query parameters are validated with one pydantic model rather than
 FastAPI's per-parameter machinery (each FastAPI dependency level costs a second pass of
 its per-request introspection). The OpenAPI document still lists the parameters, errors
-are the same 422 bodies, and slots are rendered from a cache of pre-serialised JSON.
+are the same 422 bodies, and answers are rendered from caches (api/slot_views.py).
 The bearer token is checked by RequestGuardMiddleware, as for every /v1 route.
 """
 
 from __future__ import annotations
 
-import json
-from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
@@ -21,12 +19,9 @@ from pydantic import BaseModel, Field, ValidationError
 from scheduling_api.api.deps import AppContext
 from scheduling_api.api.params import DAY_PATTERN, parse_day
 from scheduling_api.api.schemas import AvailabilityOut
-from scheduling_api.domain.slots import PartOfDay, Slot
-from scheduling_api.scheduling import Scheduler
+from scheduling_api.domain.slots import PartOfDay
 
 router = APIRouter(tags=["availability"])
-
-RENDERED_ANSWERS = 1_024
 
 
 class AvailabilityQuery(BaseModel):
@@ -75,9 +70,8 @@ async def availability(clinic_id: str, request: Request) -> Response:
             [{**error, "loc": ("query", *error["loc"])} for error in exc.errors()]
         ) from exc
     context: AppContext = request.app.state.context
-    scheduler = context.scheduler
-    clinic = scheduler.clinic(clinic_id)
-    found = await scheduler.availability(
+    clinic = context.scheduler.clinic(clinic_id)
+    found = await context.scheduler.search.availability(
         clinic,
         appointment_type_id=query.appointment_type,
         start_date=parse_day("start_date", query.start_date),
@@ -86,20 +80,5 @@ async def availability(clinic_id: str, request: Request) -> Response:
         part_of_day=PartOfDay(query.part_of_day) if query.part_of_day else None,
         limit=query.limit,
     )
-    body = _render(scheduler, clinic.clinic_id, found.slots, found.next_available)
+    body = context.slot_views.availability_body(clinic.clinic_id, found.slots, found.next_available)
     return Response(body, media_type="application/json")
-
-
-@lru_cache(maxsize=RENDERED_ANSWERS)
-def _render(
-    scheduler: Scheduler, clinic_id: str, slots: tuple[Slot, ...], next_available: Slot | None
-) -> str:
-    """The response body; the same answer is asked for again and again, so keep it."""
-    clinic = scheduler.clinic(clinic_id)
-    listed = ",".join(scheduler.slot_json(clinic, slot) for slot in slots)
-    start = (
-        json.dumps(scheduler.slot_view(clinic, next_available)["start"])
-        if next_available
-        else "null"
-    )
-    return f'{{"slots":[{listed}],"next_available":{start}}}'

@@ -27,7 +27,7 @@ def _callback_response(callback: Callback, status_code: int = 200) -> Response:
     summary="Ask the front desk to call a patient back",
 )
 async def request_callback(clinic: ClinicDep, context: Context, body: CallbackIn) -> Response:
-    callback = await context.scheduler.request_callback(
+    callback = await context.callbacks.request(
         clinic,
         name=body.name,
         phone=body.phone,
@@ -49,7 +49,7 @@ async def list_callbacks(
     status: CallbackStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Response:
-    callbacks = await context.scheduler.list_callbacks(clinic, status=status, limit=limit)
+    callbacks = await context.callbacks.find(clinic, status=status, limit=limit)
     return JSONResponse({"callbacks": [c.model_dump(mode="json") for c in callbacks]})
 
 
@@ -59,4 +59,4 @@ async def list_callbacks(
     summary="Mark a callback request done (idempotent)",
 )
 async def resolve_callback(clinic: ClinicDep, context: Context, callback_id: str) -> Response:
-    return _callback_response(await context.scheduler.resolve_callback(clinic, callback_id))
+    return _callback_response(await context.callbacks.resolve(clinic, callback_id))

@@ -18,6 +18,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from scheduling_api.errors import ServiceError
+from scheduling_api.scheduling import SlotNotBookableError
 
 logger = logging.getLogger(__name__)
 
@@ -46,10 +47,14 @@ def _message(error: dict[str, Any]) -> str:
     return message.removeprefix("Value error, ")
 
 
-async def _service_error(_: Request, exc: Exception) -> JSONResponse:
+async def _service_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
+    body = exc.body()
+    if isinstance(exc, SlotNotBookableError):
+        slot_views = request.app.state.context.slot_views
+        body["alternatives"] = slot_views.views(exc.clinic_id, exc.alternatives)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-    return JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)
+    return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:

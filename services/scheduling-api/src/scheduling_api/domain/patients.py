@@ -39,6 +39,13 @@ def clean_text(raw: str) -> str:
     return _WHITESPACE.sub(" ", printable).strip()
 
 
+def optional_text(value: str | None) -> str | None:
+    """Cleaned free text, with blank treated as absent."""
+    if value is None:
+        return None
+    return clean_text(value) or None
+
+
 def clean_name(raw: str) -> str:
     """A person's name trimmed, collapsed and capped at NAME_MAX_LENGTH characters."""
     name = clean_text(raw)[:NAME_MAX_LENGTH].rstrip()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from datetime import date, datetime
 from enum import StrEnum
 
@@ -16,6 +17,15 @@ class BookingStatus(StrEnum):
     CONFIRMED = "confirmed"
     CANCELLED = "cancelled"
     RESCHEDULED = "rescheduled"
+
+
+DEFAULT_SOURCE = "api"
+"""A record's `source` when the client names none."""
+
+
+def new_id(prefix: str) -> str:
+    """A record id: `bk_…` for bookings, `cb_…` for callbacks; 80 random bits."""
+    return f"{prefix}_{secrets.token_hex(10)}"
 
 
 class CallbackStatus(StrEnum):

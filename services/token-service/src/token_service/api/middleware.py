@@ -91,7 +91,7 @@ class LastResortMiddleware:
             error_id = new_error_id()
             error_logger.exception(
                 "unhandled error",
-                extra={"fields": {"event": "unhandled_error", "error_id": error_id}},
+                extra={"event": "unhandled_error", "error_id": error_id},
             )
             if response_started:
                 raise

@@ -26,8 +26,8 @@ class TokenResponse(BaseModel):
 
 
 class FieldProblem(BaseModel):
-    field: str
-    message: str
+    field: str = Field(description="The request field at fault, dotted (`room_config.agents`).")
+    message: str = Field(description="What is wrong with it.")
 
 
 class ErrorBody(BaseModel):
@@ -35,12 +35,9 @@ class ErrorBody(BaseModel):
 
     error: str
     message: str
-    field: str | None = Field(default=None, description="The request field at fault.")
-    refused: list[str] | None = Field(
-        default=None, description="Each part of the request that is not granted."
-    )
-    details: list[FieldProblem] | None = Field(
-        default=None, description="One entry per invalid field (422)."
+    fields: list[FieldProblem] | None = Field(
+        default=None,
+        description="One entry per request field at fault (422, and 400/404 naming fields).",
     )
     error_id: str | None = Field(
         default=None, description="For a 500: the id under which the error was logged."

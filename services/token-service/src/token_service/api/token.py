@@ -58,16 +58,21 @@ def _is_json(content_type: str | None) -> bool:
     return media_type == "application/json"
 
 
-def _validation_details(exc: ValidationError) -> list[dict[str, str]]:
-    details = []
+def _field_problems(fields: list[tuple[str, str]]) -> list[dict[str, str]]:
+    """The `fields` of an error body: one {"field", "message"} per field at fault."""
+    return [{"field": field, "message": message} for field, message in fields]
+
+
+def _validation_problems(exc: ValidationError) -> list[tuple[str, str]]:
+    problems = []
     for error in exc.errors(include_url=False, include_input=False):
         field = ".".join(str(part) for part in error["loc"]) or "body"
         if error["type"] == "extra_forbidden":
             message = "unknown field"
         else:
             message = str(error["msg"]).removeprefix("Value error, ")
-        details.append({"field": field, "message": message})
-    return details
+        problems.append((field, message))
+    return problems
 
 
 def _refuse(
@@ -86,7 +91,7 @@ def _refuse(
     logger.log(
         level,
         "token refused",
-        extra={"fields": {"event": "token_refused", "outcome": outcome.value, "error": error}},
+        extra={"event": "token_refused", "outcome": outcome.value, "error": error},
     )
     return error_response(status, error, message, headers={**NO_STORE, **(headers or {})}, **extra)
 
@@ -116,7 +121,7 @@ def _refuse(
         404: documented_error("unknown_clinic: the clinic is not served here"),
         413: documented_error(f"payload_too_large: the body is over {MAX_BODY_BYTES} bytes"),
         415: documented_error("unsupported_media_type: a body that is not application/json"),
-        422: documented_error("invalid_request: fields that fail validation, listed in details"),
+        422: documented_error("invalid_request: fields that fail validation, listed in fields"),
         429: documented_error("rate_limited: retry after the Retry-After delay"),
         500: documented_error("internal_error: a bug; error_id names the log line"),
         503: documented_error("unavailable: the rate limiter's Redis is down; retry later"),
@@ -136,7 +141,7 @@ async def issue_token(request: Request) -> Response:
     except RateLimiterUnavailableError:
         logger.error(
             "rate limiter store unreachable; refusing to issue tokens",
-            extra={"fields": {"event": "redis_unavailable"}},
+            extra={"event": "redis_unavailable"},
         )
         return _refuse(
             context,
@@ -218,14 +223,14 @@ async def issue_token(request: Request) -> Response:
     try:
         token_request = TokenRequest.model_validate(payload)
     except ValidationError as exc:
-        details = _validation_details(exc)
+        problems = _validation_problems(exc)
         return _refuse(
             context,
             TokenOutcome.INVALID_REQUEST,
             422,
             "invalid_request",
-            "; ".join(f"{item['field']}: {item['message']}" for item in details),
-            details=details,
+            "; ".join(f"{field}: {message}" for field, message in problems),
+            fields=_field_problems(problems),
         )
 
     try:
@@ -237,8 +242,7 @@ async def issue_token(request: Request) -> Response:
             400,
             "request_refused",
             exc.message,
-            field=exc.field,
-            refused=exc.refused,
+            fields=_field_problems(exc.fields),
         )
     except UnknownClinicError as exc:
         return _refuse(
@@ -247,7 +251,7 @@ async def issue_token(request: Request) -> Response:
             404,
             "unknown_clinic",
             f"no clinic {exc.clinic_id[:64]!r} is served here",
-            field="clinic_id",
+            fields=_field_problems([("clinic_id", "not a clinic this service serves")]),
         )
 
     minted = context.minter.mint(claims)
@@ -255,11 +259,9 @@ async def issue_token(request: Request) -> Response:
     logger.info(
         "token issued",
         extra={
-            "fields": {
-                "event": "token_issued",
-                "clinic_id": claims.clinic_id,
-                "ttl_seconds": int(claims.ttl.total_seconds()),
-            }
+            "event": "token_issued",
+            "clinic_id": claims.clinic_id,
+            "ttl_seconds": int(claims.ttl.total_seconds()),
         },
     )
     return Response(

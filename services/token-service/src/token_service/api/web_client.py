@@ -54,13 +54,13 @@ def install_web_client(app: FastAPI, directory: Path) -> None:
         app.mount("/", StaticFiles(directory=directory, html=True), name="web-client")
         logger.info(
             "serving the web client",
-            extra={"fields": {"event": "web_client", "directory": str(directory)}},
+            extra={"event": "web_client", "directory": str(directory)},
         )
         return
 
     logger.info(
         "no web client build found; / explains how to provide one",
-        extra={"fields": {"event": "web_client_missing", "directory": str(directory)}},
+        extra={"event": "web_client_missing", "directory": str(directory)},
     )
 
     async def web_client_missing() -> JSONResponse:

@@ -6,11 +6,10 @@ from __future__ import annotations
 class RequestRefusedError(Exception):
     """The request is well-formed but asks for something this service does not grant (400)."""
 
-    def __init__(self, message: str, *, field: str, refused: list[str] | None = None) -> None:
+    def __init__(self, message: str, *, fields: list[tuple[str, str]]) -> None:
         super().__init__(message)
         self.message = message
-        self.field = field
-        self.refused = refused or []
+        self.fields = fields  # (field, why it is refused), one per refused part
 
 
 class UnknownClinicError(Exception):

@@ -26,6 +26,7 @@ from livekit.protocol.room import RoomConfiguration
 from token_service.domain.errors import RequestRefusedError
 
 FIELD = "room_config"
+NOT_GRANTED = "not granted: the service configures every room itself"
 _ECHO_LIMIT = 64
 
 
@@ -50,11 +51,11 @@ _CONFIG_KEYS = _accepted_keys(RoomConfiguration.DESCRIPTOR.fields)
 _DISPATCH_KEYS = _accepted_keys(RoomAgentDispatch.DESCRIPTOR.fields)
 
 
-def _unknown_keys(raw: dict[str, Any], known: frozenset[str], prefix: str) -> list[str]:
-    return [f"{prefix}.{key} (unknown field)" for key in raw if key not in known]
+def _unknown_keys(raw: dict[str, Any], known: frozenset[str], prefix: str) -> list[tuple[str, str]]:
+    return [(f"{prefix}.{key}", "unknown field") for key in raw if key not in known]
 
 
-def _parse(raw: dict[str, Any]) -> tuple[RoomConfiguration, list[str]]:
+def _parse(raw: dict[str, Any]) -> tuple[RoomConfiguration, list[tuple[str, str]]]:
     """The parsed configuration, and the keys it had that RoomConfiguration does not."""
     unknown = _unknown_keys(raw, _CONFIG_KEYS, FIELD)
     agents = raw.get("agents")
@@ -65,9 +66,8 @@ def _parse(raw: dict[str, Any]) -> tuple[RoomConfiguration, list[str]]:
     try:
         return ParseDict(raw, RoomConfiguration(), ignore_unknown_fields=True), unknown
     except ParseError as exc:
-        raise RequestRefusedError(
-            f"room_config is not a valid LiveKit RoomConfiguration: {exc}", field=FIELD
-        ) from exc
+        reason = f"not a valid LiveKit RoomConfiguration: {exc}"
+        raise RequestRefusedError(f"room_config is {reason}", fields=[(FIELD, reason)]) from exc
 
 
 def _clinic_from_metadata(metadata: str) -> str | None:
@@ -93,37 +93,39 @@ def check_client_room_config(raw: dict[str, Any] | None, *, agent_name: str) -> 
     for field, _ in config.ListFields():
         if field.name == "agents":
             continue
-        refused.append(f"{FIELD}.{field.name}")
+        refused.append((f"{FIELD}.{field.name}", NOT_GRANTED))
 
     clinic_id: str | None = None
     if len(config.agents) > 1:
-        refused.append(f"{FIELD}.agents (only one dispatch, of {agent_name!r}, is allowed)")
+        refused.append((f"{FIELD}.agents", f"only one dispatch, of {agent_name!r}, is allowed"))
     for index, dispatch in enumerate(config.agents[:1]):
         where = f"{FIELD}.agents[{index}]"
         for field, _ in dispatch.ListFields():
             if field.name == "agent_name":
                 if dispatch.agent_name != agent_name:
                     refused.append(
-                        f"{where}.agent_name={_echo(dispatch.agent_name)} "
-                        f"(only {agent_name!r} may be dispatched)"
+                        (
+                            f"{where}.agent_name",
+                            f"{_echo(dispatch.agent_name)}: only {agent_name!r} may be dispatched",
+                        )
                     )
             elif field.name == "metadata":
                 clinic_id = _clinic_from_metadata(dispatch.metadata)
                 if clinic_id is None:
                     refused.append(
-                        f'{where}.metadata (only {{"clinic_id": "<clinic>"}} is allowed)'
+                        (f"{where}.metadata", 'only {"clinic_id": "<clinic>"} is allowed')
                     )
             else:
-                refused.append(f"{where}.{field.name}")
+                refused.append((f"{where}.{field.name}", NOT_GRANTED))
         if not dispatch.agent_name:
-            refused.append(f"{where}.agent_name (missing; it must be {agent_name!r})")
+            refused.append((f"{where}.agent_name", f"missing; it must be {agent_name!r}"))
 
     if refused:
         raise RequestRefusedError(
             "room_config asks for what this endpoint does not grant: "
-            f"{', '.join(refused)}. Only a dispatch of {agent_name!r}, optionally with "
-            'metadata {"clinic_id": "<clinic>"}, is accepted.',
-            field=FIELD,
-            refused=refused,
+            f"{', '.join(f'{field} ({reason})' for field, reason in refused)}. Only a dispatch "
+            f'of {agent_name!r}, optionally with metadata {{"clinic_id": "<clinic>"}}, is '
+            "accepted.",
+            fields=refused,
         )
     return clinic_id

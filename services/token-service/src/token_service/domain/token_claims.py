@@ -87,8 +87,10 @@ def _resolve_clinic(request: TokenRequest, from_dispatch: str | None, policy: To
     if request.clinic_id and from_dispatch and request.clinic_id != from_dispatch:
         raise RequestRefusedError(
             "clinic_id and room_config.agents[0].metadata name different clinics",
-            field="clinic_id",
-            refused=["clinic_id", "room_config.agents[0].metadata"],
+            fields=[
+                ("clinic_id", "names another clinic than room_config.agents[0].metadata"),
+                ("room_config.agents[0].metadata", "names another clinic than clinic_id"),
+            ],
         )
     clinic_id = request.clinic_id or from_dispatch or policy.default_clinic_id
     if clinic_id not in policy.clinic_ids:
@@ -107,8 +109,7 @@ def _refuse_caller_chosen_names(request: TokenRequest) -> None:
             "every room (unguessably, a new one per call) and every identity itself, so "
             "that nobody can join a call that is not theirs. Leave them out; the response "
             "says which room and identity the token is for.",
-            field=chosen[0],
-            refused=chosen,
+            fields=[(name, "chosen by the service, never by the caller") for name in chosen],
         )
 
 

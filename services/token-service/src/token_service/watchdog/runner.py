@@ -74,7 +74,7 @@ class DispatchWatchdog:
         if leading != self._leading:
             logger.info(
                 "watchdog leadership changed",
-                extra={"fields": {"leading": leading, "replica": self._lock.replica_id}},
+                extra={"leading": leading, "replica": self._lock.replica_id},
             )
         self._leading = leading
         self._metrics.leader.set(1 if leading else 0)
@@ -95,9 +95,7 @@ class DispatchWatchdog:
         try:
             view = await self._rooms.view(room.name)
         except Exception as error:
-            logger.warning(
-                "could not look at a room", extra={"fields": {"error": type(error).__name__}}
-            )
+            logger.warning("could not look at a room", extra={"error": type(error).__name__})
             return
         age = now - room.first_seen
         action = decide(
@@ -120,7 +118,7 @@ class DispatchWatchdog:
             await self._registry.forget(room.name)
             logger.warning(
                 "no receptionist within the retry window",
-                extra={"fields": {"attempts": room.attempts, "waited_seconds": round(age, 1)}},
+                extra={"attempts": room.attempts, "waited_seconds": round(age, 1)},
             )
             return
         # DISPATCH or HOLD: the caller is alone in the room and retries are still running
@@ -135,9 +133,7 @@ class DispatchWatchdog:
             await self._rooms.dispatch_again(room.name, resumed=room.resumed)
             attempts += 1
             self._metrics.retries.inc()
-            logger.info(
-                "dispatched the receptionist again", extra={"fields": {"attempt": attempts}}
-            )
+            logger.info("dispatched the receptionist again", extra={"attempt": attempts})
         await self._registry.update(
             room.name, attempts=attempts, next_at=now + self._policy.backoff(max(attempts, 1))
         )
@@ -155,5 +151,5 @@ class DispatchWatchdog:
         except Exception as error:
             logger.warning(
                 "could not publish the dispatch status",
-                extra={"fields": {"status": status, "error": type(error).__name__}},
+                extra={"status": status, "error": type(error).__name__},
             )

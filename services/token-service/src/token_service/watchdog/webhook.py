@@ -109,8 +109,6 @@ async def _track(context: WebhookContext, event: WebhookEvent) -> None:
         # still be there; the next look dispatches a resumed receptionist
         logger.warning(
             "receptionist lost mid-call",
-            extra={
-                "fields": {"reason": DisconnectReason.Name(event.participant.disconnect_reason)}
-            },
+            extra={"reason": DisconnectReason.Name(event.participant.disconnect_reason)},
         )
         await context.registry.agent_lost(room, now)

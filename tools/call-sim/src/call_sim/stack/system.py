@@ -1,32 +1,21 @@
-"""Starts and stops the whole local stack on loopback: Redis, scheduling-api, token-service,
-provider-sim, livekit-server and one agent worker (or `CALL_SIM_WORKERS` of them).
+"""The whole system on loopback: Redis, scheduling-api, livekit-server, token-service,
+provider-sim and one agent worker (or `CALL_SIM_WORKERS` of them), in that order.
 
-Every component is a real process started from its console script (or binary) on a free
-port of 127.0.0.1, in its own process group, with its output in `<workdir>/logs/`. Each is
-health-checked before the next starts; a component that dies or does not answer in time
-stops the whole stack and raises `StackError` with the tail of its log. `stop()` is
-idempotent and runs in reverse order; on Linux the children also get SIGKILL if this
-process dies without cleaning up (PR_SET_PDEATHSIG), so nothing outlives a crashed run.
-
-With DEEPGRAM_API_KEY, OPENAI_API_KEY and CARTESIA_API_KEY all set, provider-sim is not
-started and the worker talks to the real providers.
+Each component is health-checked before the next starts; a component that dies or does
+not answer in time stops the whole stack and raises `StackError` with the tail of its log.
+`stop()` is idempotent; the workers go first. With DEEPGRAM_API_KEY, OPENAI_API_KEY and
+CARTESIA_API_KEY all set, provider-sim is not started and the worker talks to the real
+providers.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 import os
 import secrets
 import shutil
-import signal
 import socket
-import subprocess
-import sys
 import tempfile
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,14 +23,21 @@ import httpx
 
 from call_sim.config import Settings
 from call_sim.console import Console
+from call_sim.stack.processes import (
+    LOOPBACK,
+    Component,
+    console_script,
+    free_port,
+    pick_port,
+    service,
+)
+from call_sim.stack.scheduling import scheduling_api_env
+from call_sim.stack.servers import livekit_server, redis_server
 
-LOOPBACK = "127.0.0.1"
 LIVEKIT_API_KEY = "callsim"
 AGENT_NAME = "bright-smile-receptionist"
-_VENV_BIN = Path(sys.executable).parent
-_LOG_TAIL_CHARS = 3000
 
-# the standard ports of METRICS_AND_PORTS.md, used by `call-sim dev` when they are free
+# each service's default port (docs/configuration.md), used by `call-sim dev` when free
 STANDARD_PORTS = {
     "scheduling-api": 8000,
     "token-service": 8001,
@@ -51,193 +47,8 @@ STANDARD_PORTS = {
     "worker-health": 8081,
     "worker-metrics": 9100,
     "redis": 6379,
+    "dispatcher-metrics": 9102,
 }
-
-
-class StackError(RuntimeError):
-    """A component could not be started; the message carries the reason and its log."""
-
-
-def _port_is_free(port: int, kind: socket.SocketKind) -> bool:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        try:
-            sock.bind((LOOPBACK, port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
-
-
-def pick_port(preferred: int | None, kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
-    if preferred is not None and _port_is_free(preferred, kind):
-        return preferred
-    return free_port(kind)
-
-
-def _die_with_parent(argv: list[str]) -> list[str]:
-    """`argv`, run so that the kernel kills it if we die (PR_SET_PDEATHSIG via util-linux's
-    `setpriv`, which then execs it). Not a `preexec_fn`: Python code between fork and exec
-    can deadlock on a lock another thread held at the fork (the rtc SDK's threads live in
-    the callers' process), and did, hanging a component restart."""
-    setpriv = shutil.which("setpriv") if sys.platform == "linux" else None
-    return [setpriv, "--pdeathsig", "KILL", "--", *argv] if setpriv else argv
-
-
-@dataclass
-class Component:
-    """One process of the stack."""
-
-    name: str
-    argv: list[str]
-    env: dict[str, str]
-    log_path: Path
-    ready: Callable[[], bool]
-    address: str
-    process: subprocess.Popen[bytes] | None = None
-    started_at: float = 0.0
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process is not None else None
-
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def log_tail(self) -> str:
-        if not self.log_path.exists():
-            return "(no log)"
-        text = self.log_path.read_text(errors="replace")
-        return text[-_LOG_TAIL_CHARS:]
-
-    def start(self) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            # Popen from the main thread only: PDEATHSIG follows the thread that forked
-            self.process = subprocess.Popen(  # noqa: S603 - our own binaries and arguments
-                _die_with_parent(self.argv),
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        self.started_at = time.monotonic()
-
-    def wait_ready(self, timeout: float) -> float:
-        """Seconds until the component answered its health check."""
-        deadline = self.started_at + timeout
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise StackError(
-                    f"{self.name} exited with status {self.process.returncode} before it was "
-                    f"ready. Its log ({self.log_path}):\n{self.log_tail()}"
-                )
-            if self._check():
-                return time.monotonic() - self.started_at
-            time.sleep(0.1)
-        raise StackError(
-            f"{self.name} did not become ready within {timeout:.0f} s. "
-            f"Its log ({self.log_path}):\n{self.log_tail()}"
-        )
-
-    def _check(self) -> bool:
-        try:
-            return self.ready()
-        except (httpx.HTTPError, OSError):
-            return False
-
-    def signal_stop(self) -> None:
-        if self.running() and self.process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.send_signal(signal.SIGTERM)
-
-    def finish_stop(self, timeout: float) -> None:
-        """Wait for the process after `signal_stop`; then kill whatever is left of its group."""
-        if self.process is None:
-            return
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)  # job processes left behind
-
-    def stop(self, timeout: float = 15.0) -> None:
-        self.signal_stop()
-        self.finish_stop(timeout)
-
-    async def stop_async(self, grace_seconds: float = 15.0) -> None:
-        """`stop` without blocking the event loop (for use in the middle of a call)."""
-        self.signal_stop()
-        if self.process is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                await asyncio.to_thread(self.process.wait, grace_seconds)
-        self.finish_stop(1.0)
-
-
-def _http_ok(url: str, *, expect_text: str | None = None) -> Callable[[], bool]:
-    def check() -> bool:
-        response = httpx.get(url, timeout=1.0)
-        if response.status_code != 200:
-            return False
-        return expect_text is None or response.text.strip() == expect_text
-
-    return check
-
-
-def _redis_ping(port: int) -> Callable[[], bool]:
-    def check() -> bool:
-        with socket.create_connection((LOOPBACK, port), timeout=0.5) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-
-    return check
-
-
-def livekit_loopback_config(
-    http_port: int,
-    udp_port: int,
-    api_key: str,
-    secret: str,
-    *,
-    agent_target_load: float,
-    webhook_urls: list[str] | None = None,
-) -> str:
-    """Everything on 127.0.0.1: bind, advertised ICE address, STUN (see REFERENCE.md).
-
-    `agents.target_load`: the server dispatches a job only to a worker whose reported load
-    (its machine's CPU, 0..1) is below this (default 0.7), independently of the worker's
-    own LOAD_THRESHOLD, and never retries a refused dispatch.
-
-    `webhook`: the server posts room and participant events there, signed with `api_key`
-    (the token service's dispatch watchdog listens).
-    """
-    config = {
-        "port": http_port,
-        "bind_addresses": [LOOPBACK],
-        "rtc": {
-            "udp_port": udp_port,
-            "tcp_port": 0,
-            "node_ip": LOOPBACK,
-            "use_external_ip": False,
-            "enable_loopback_candidate": True,
-            "ips": {"includes": [f"{LOOPBACK}/32"]},
-            "stun_servers": [f"{LOOPBACK}:3478"],
-        },
-        "keys": {api_key: secret},
-        "agents": {"target_load": agent_target_load},
-        "logging": {"level": "info"},
-    }
-    if webhook_urls:
-        config["webhook"] = {"api_key": api_key, "urls": webhook_urls}
-    return json.dumps(config, indent=2)
 
 
 @dataclass
@@ -261,6 +72,7 @@ class StackUrls:
     worker_health: str
     worker_metrics: str
     redis: str
+    dispatcher_metrics: str
 
 
 class Stack:
@@ -300,6 +112,7 @@ class Stack:
             "livekit-udp": port("livekit-udp", socket.SOCK_DGRAM),
             "worker-health": port("worker-health"),
             "worker-metrics": port("worker-metrics"),
+            "dispatcher-metrics": port("dispatcher-metrics"),
         }
         for number in range(2, settings.token_services + 1):
             self.ports[f"token-service-{number}"] = free_port()
@@ -316,6 +129,7 @@ class Stack:
             worker_health=f"{base}:{self.ports['worker-health']}",
             worker_metrics=f"{base}:{self.ports['worker-metrics']}/metrics",
             redis=f"redis://{LOOPBACK}:{self.ports['redis']}",
+            dispatcher_metrics=f"{base}:{self.ports['dispatcher-metrics']}/metrics",
         )
 
     # ---- lifecycle ------------------------------------------------------------------------
@@ -419,11 +233,8 @@ class Stack:
     def _log(self, name: str) -> Path:
         return self.workdir / "logs" / f"{name}.log"
 
-    def _env(self, extra: Mapping[str, str]) -> dict[str, str]:
-        return {**os.environ, **extra}
-
     def _plan(self) -> list[Component]:
-        plan = [self._redis(), self._scheduling_api(), self._livekit()]
+        plan = [self._redis(), self._scheduling_api(), self._webhook_dispatcher(), self._livekit()]
         plan.extend(self._token_service(name) for name in self.token_service_names)
         if not self.real_providers:
             plan.append(self._provider_sim())
@@ -431,91 +242,64 @@ class Stack:
         return plan
 
     def _redis(self) -> Component:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise StackError("redis-server is not installed: run `make setup`")
-        data = self.workdir / "redis"
-        data.mkdir(exist_ok=True)
-        port = self.ports["redis"]
-        return Component(
-            name="redis-server",
-            argv=[
-                binary,
-                "--bind",
-                LOOPBACK,
-                "--port",
-                str(port),
-                "--dir",
-                str(data),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--protected-mode",
-                "yes",
-            ],
-            env=self._env({}),
-            log_path=self._log("redis-server"),
-            ready=_redis_ping(port),
-            address=f"{LOOPBACK}:{port}",
+        return redis_server(
+            self.workdir / "redis", port=self.ports["redis"], log_path=self._log("redis-server")
         )
 
     def _scheduling_api(self) -> Component:
-        port = self.ports["scheduling-api"]
-        return Component(
-            name="scheduling-api",
-            argv=[str(_VENV_BIN / "scheduling-api")],
-            env=self._env(
-                {
-                    "HOST": LOOPBACK,
-                    "PORT": str(port),
-                    "REDIS_URL": f"{self.urls.redis}/0",
-                    "SCHEDULING_API_TOKENS": self.scheduling_token,
-                    "SLOT_ID_SECRET": secrets.token_urlsafe(32),
-                    "LOG_LEVEL": "INFO",
-                }
-            ),
-            log_path=self._log("scheduling-api"),
-            ready=_http_ok(f"{self.urls.scheduling_api}/readyz"),
-            address=self.urls.scheduling_api,
+        env = scheduling_api_env(
+            f"{self.urls.redis}/0", self.scheduling_token, WEBHOOKS_INSECURE_LOOPBACK="true"
+        )
+        return self._service("scheduling-api", ["scheduling-api"], env, "/readyz")
+
+    def _service(
+        self, name: str, command: list[str], env: Mapping[str, str], ready_path: str
+    ) -> Component:
+        port = self.ports[name]
+        env = {"PORT": str(port), "LOG_LEVEL": "INFO", **env}
+        return service(
+            command, name=name, port=port, env=env, log_path=self._log(name), ready_path=ready_path
+        )
+
+    def _webhook_dispatcher(self) -> Component:
+        """Delivers the clinics' webhooks (`scheduling-api dispatch`); loopback receivers
+        are allowed, as a clinic backend in development runs on this machine."""
+        port = self.ports["dispatcher-metrics"]
+        env = {
+            "REDIS_URL": f"{self.urls.redis}/0",
+            "DISPATCH_METRICS_PORT": str(port),
+            "DISPATCH_INSECURE_LOOPBACK": "true",
+            "LOG_LEVEL": "INFO",
+        }
+        return service(
+            ["scheduling-api", "dispatch"],
+            name="webhook-dispatcher",
+            port=port,
+            env=env,
+            log_path=self._log("webhook-dispatcher"),
+            ready_path="/metrics",
         )
 
     def _livekit(self) -> Component:
-        binary = self.settings.livekit_server_bin
-        if not binary.is_file():
-            raise StackError(
-                f"livekit-server not found at {binary}: build the pinned version with "
-                "`make livekit-server` (or set CALL_SIM_LIVEKIT_SERVER_BIN)"
-            )
-        config = self.workdir / "livekit.yaml"
-        config.write_text(
-            livekit_loopback_config(
-                self.ports["livekit"],
-                self.ports["livekit-udp"],
-                self.livekit_api_key,
-                self.livekit_secret,
-                agent_target_load=self.settings.livekit_agent_target_load,
-                webhook_urls=[
-                    f"http://{LOOPBACK}:{self.ports[name]}/v1/livekit/webhook"
-                    for name in self.token_service_names
-                ],
-            )
+        server = livekit_server(
+            self.workdir,
+            api_key=self.livekit_api_key,
+            api_secret=self.livekit_secret,
+            port=self.ports["livekit"],
+            udp_port=self.ports["livekit-udp"],
+            binary=self.settings.livekit_server_bin,
+            agent_target_load=self.settings.livekit_agent_target_load,
+            webhook_urls=[
+                f"http://{LOOPBACK}:{self.ports[name]}/v1/livekit/webhook"
+                for name in self.token_service_names
+            ],
         )
-        return Component(
-            name="livekit-server",
-            argv=[str(binary), "--config", str(config)],
-            env=self._env({}),
-            log_path=self._log("livekit-server"),
-            ready=_http_ok(self.urls.livekit_http + "/", expect_text="OK"),
-            address=self.urls.livekit_ws,
-        )
+        server.log_path = self._log("livekit-server")
+        return server
 
     def _token_service(self, name: str) -> Component:
-        address = self.service_url(name)
         s = self.settings
         env = {
-            "HOST": LOOPBACK,
-            "PORT": str(self.ports[name]),
             "LIVEKIT_URL": self.urls.livekit_ws,
             "LIVEKIT_API_URL": self.urls.livekit_http,
             "DISPATCH_GRACE_SECONDS": str(s.dispatch_grace_seconds),
@@ -529,19 +313,11 @@ class Stack:
             # local callers all come from 127.0.0.1: the limit would only get in the way
             "RATE_LIMIT_REQUESTS": "100000",
             "RATE_LIMIT_BURST": "100000",
-            "LOG_LEVEL": "INFO",
         }
         web_dir = self.settings.web_client_dir
         if self.options.web_client and (web_dir / "index.html").is_file():
             env["WEB_CLIENT_DIR"] = str(web_dir)
-        return Component(
-            name=name,
-            argv=[str(_VENV_BIN / "token-service")],
-            env=self._env(env),
-            log_path=self._log(name),
-            ready=_http_ok(f"{address}/readyz"),
-            address=address,
-        )
+        return self._service(name, ["token-service"], env, "/readyz")
 
     def sim_latency_env(self) -> dict[str, str]:
         """provider-sim's modes and latencies: the profile, and any figure set one by one."""
@@ -567,10 +343,7 @@ class Stack:
 
     def _provider_sim(self) -> Component:
         env = {
-            "HOST": LOOPBACK,
-            "PORT": str(self.ports["provider-sim"]),
             "SIM_API_KEY": self.sim_api_key,
-            "LOG_LEVEL": "INFO",
             **self.sim_latency_env(),
             **self.options.extra_sim_env,
         }
@@ -578,15 +351,7 @@ class Stack:
             script = self.workdir / "provider-script.yaml"
             script.write_text(self.options.scenario_yaml, encoding="utf-8")
             env["SIM_SCENARIO"] = str(script)
-        assert self.urls.provider_sim is not None
-        return Component(
-            name="provider-sim",
-            argv=[str(_VENV_BIN / "provider-sim")],
-            env=self._env(env),
-            log_path=self._log("provider-sim"),
-            ready=_http_ok(f"{self.urls.provider_sim}/healthz"),
-            address=self.urls.provider_sim,
-        )
+        return self._service("provider-sim", ["provider-sim"], env, "/healthz")
 
     def worker_env(self, name: str = "agent-worker") -> dict[str, str]:
         suffix = name.removeprefix("agent-worker")
@@ -627,8 +392,8 @@ class Stack:
         health, metrics = self.worker_urls(name)
         return Component(
             name=name,
-            argv=[str(_VENV_BIN / "agent-worker"), "start"],
-            env=self._env(self.worker_env(name)),
+            argv=[console_script("agent-worker"), "start"],
+            env={**os.environ, **self.worker_env(name)},
             log_path=self._log(name),
             ready=lambda: self._worker_registered(health, metrics),
             address=f"{health}  metrics {metrics}",
