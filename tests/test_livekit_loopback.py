@@ -95,3 +95,21 @@ async def test_audio_published_by_one_participant_reaches_the_other(livekit_serv
         ("127.0.0.1", livekit_server.udp_port)
     }
     assert any(selected for selected, _, _ in local_candidates)
+
+
+async def test_call_sim_measures_the_webrtc_floor_tone_by_tone(livekit_server) -> None:
+    """call-sim's floor probe hears every tone, one way, in a plausible time: the demo and
+    the benchmark set the caller's in and out legs beside it."""
+    from call_sim.floor import legs_vs_floor, measure_floor
+
+    floor = await measure_floor(
+        livekit_server.url, livekit_server.api_key, livekit_server.api_secret, probes=5
+    )
+    assert floor.lost == 0
+    assert len(floor.one_way_ms) == 5
+    # a tone cannot arrive before it left, and loopback takes well under a second
+    assert all(0 < one_way < 1000 for one_way in floor.one_way_ms)
+    assert floor.p50 is not None
+    beside = legs_vs_floor(floor, [floor.p50 + 30.0], [floor.p50 + 5.0])
+    assert beside["in_over_floor_ms"] == 30.0
+    assert beside["out_over_floor_ms"] == 5.0

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 from livekit.agents import JobExecutorType
 from receptionist.config import Settings
 from receptionist.pipeline import INPUT_SAMPLE_RATE, load_vad, room_options, turn_handling
@@ -45,3 +49,34 @@ def test_job_executor_setting_reaches_the_server() -> None:
     assert process._job_executor_type is JobExecutorType.PROCESS
     thread = build_server(Settings(job_executor="thread"))
     assert thread._job_executor_type is JobExecutorType.THREAD
+
+
+def test_the_setup_hook_loads_the_llm_clients_lazy_modules_before_the_call() -> None:
+    """The OpenAI SDK loads its chat resource on the first request, i.e. on the caller's
+    first turn; the job process's setup hook loads it first, in a fresh interpreter."""
+    probe = (
+        "import sys\n"
+        "from receptionist import worker\n"
+        "from receptionist.pipeline import LLM_CLIENT_MODULES\n"
+        "before = [m for m in LLM_CLIENT_MODULES if m in sys.modules]\n"
+        "class Proc:\n"
+        "    userdata = {}\n"
+        "worker.prepare_process(Proc())\n"
+        "after = [m for m in LLM_CLIENT_MODULES if m in sys.modules]\n"
+        "print(before, after)\n"
+    )
+    env = {
+        **os.environ,
+        "SCHEDULING_API_TOKEN": "t",
+        "OPENAI_API_KEY": "k",
+        "DEEPGRAM_API_KEY": "k",
+        "CARTESIA_API_KEY": "k",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    before, after = result.stdout.strip().rsplit("] [", 1)
+    chat_resource = "openai.resources.chat.completions.completions"
+    assert chat_resource not in before  # lazy until someone loads it
+    assert chat_resource in after

@@ -38,6 +38,26 @@ def test_first_sentence_waits_for_the_next_one_to_start() -> None:
     )
 
 
+def test_the_first_clause_goes_to_the_tts_once_the_next_word_starts() -> None:
+    text = "Sure, I have Tuesday at nine. Which suits you?"
+    assert deltas_to_first_sentence(text, first_clause=True) == len(tokens_of("Sure, I"))
+    # a short sentence is a clause as well; under 4 characters it is not
+    assert deltas_to_first_sentence("Okay. Let me see.", first_clause=True) == len(
+        tokens_of("Okay. Let")
+    )
+    assert deltas_to_first_sentence("Ok, so this is it, then.", first_clause=True) == len(
+        tokens_of("Ok, so this is it, then")
+    )
+    assert deltas_to_first_sentence(text, first_clause=True) < deltas_to_first_sentence(text)
+
+
+def test_rounds_count_the_first_clause_when_the_agent_chunks_by_clause() -> None:
+    steps = [{"say": "Sure, I have Tuesday at nine in the morning. Does that work?"}]
+    by_clause = rounds_before_speech(steps, first_clause=True)
+    assert by_clause == [LlmRound("text", len(tokens_of("Sure, I")))]
+    assert rounds_before_speech(steps)[0].deltas > by_clause[0].deltas
+
+
 def test_abbreviations_do_not_end_a_sentence() -> None:
     text = "Your visit with Dr. Emily Chen is at nine in the morning. See you then!"
     assert deltas_to_first_sentence(text) > len(tokens_of("Your visit with Dr. Emily"))

@@ -94,3 +94,50 @@ def test_a_yes_the_turn_hook_answered_counts_no_llm_round_and_only_the_commit_an
     assert split is not None
     assert split.llm_ms == 0
     assert split.ideal_ms == pytest.approx((0.5 + 0.12) * 1000)  # turn commit + TTS
+
+
+def test_the_floor_sits_beside_the_legs_of_the_same_run() -> None:
+    from call_sim import render
+    from call_sim.floor import Floor, with_floor
+
+    report = {
+        "turns": [
+            {"system_added_legs_ms": {"caller_to_stt": 80.0, "agent": 20.0, "agent_to_caller": 70}},
+            {"system_added_legs_ms": {"caller_to_stt": 90.0, "agent": 10.0, "agent_to_caller": 64}},
+            {
+                "system_added_legs_ms": {
+                    "caller_to_stt": None,
+                    "agent": None,
+                    "agent_to_caller": None,
+                }
+            },
+        ]
+    }
+    floor = with_floor(report, Floor((60.0, 62.0, 58.0), lost=0))["webrtc_floor"]
+    assert floor["p50_ms"] == 60.0
+    assert floor["in_over_floor_ms"] == 25.0  # p50 of 80 and 90, minus 60
+    assert floor["out_over_floor_ms"] == 7.0
+    line = render.webrtc_floor_line(floor)
+    assert "p50 60 / p95 62 ms one way (n=3, lost 0)" in line
+    assert "caller → STT +25, agent → caller +7 ms" in line
+
+
+def test_the_agent_leg_shows_what_each_provider_request_cost_beyond_the_simulator() -> None:
+    from call_sim.latency import breakdown
+    from call_sim.report import TurnAnalysis, latency_rows
+
+    split = breakdown(0.9, PROFILE, TurnDetection(), [])
+
+    def turn(index: int, stages: dict[str, float]) -> TurnAnalysis:
+        return TurnAnalysis(index, "hi", "hi", "hello", 900.0, stages, 80.0, 30.0, 60.0, split)
+
+    llm_ttft, tts_ttfb = PROFILE.llm_ttft * 1000, PROFILE.tts_ttfb * 1000
+    turns = [
+        turn(0, {"llm_ttft": llm_ttft + 12, "tts_ttfb": tts_ttfb + 4}),
+        turn(1, {"tts_ttfb": tts_ttfb + 6}),  # the turn hook spoke: no LLM request
+    ]
+    rows = {row.name.strip(): row for row in latency_rows(turns, TurnDetection(), PROFILE)}
+    assert rows["LLM request"].values_ms == pytest.approx((12.0,))
+    assert rows["TTS request"].values_ms == pytest.approx((4.0, 6.0))
+    without = {row.name.strip() for row in latency_rows(turns, TurnDetection())}
+    assert "LLM request" not in without

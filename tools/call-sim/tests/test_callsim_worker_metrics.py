@@ -11,6 +11,7 @@ from call_sim.worker_metrics import (
     histogram,
     parse,
     stage_histograms,
+    tool_mean_seconds,
     tool_outcomes,
 )
 
@@ -66,3 +67,14 @@ def test_an_empty_histogram_has_no_quantile() -> None:
     assert stages["llm_ttft"].count == 0
     assert stages["llm_ttft"].quantile(0.95) is None
     assert stages["llm_ttft"].mean is None
+
+
+def test_tool_time_is_the_mean_over_outcomes() -> None:
+    samples = parse(
+        'receptionist_tool_latency_seconds_count{outcome="ok",tool="book_appointment"} 3.0\n'
+        'receptionist_tool_latency_seconds_sum{outcome="ok",tool="book_appointment"} 0.12\n'
+        'receptionist_tool_latency_seconds_count{outcome="error",tool="book_appointment"} 1.0\n'
+        'receptionist_tool_latency_seconds_sum{outcome="error",tool="book_appointment"} 0.04\n'
+        'receptionist_tool_latency_seconds_count{outcome="ok",tool="end_call"} 0.0\n'
+    )
+    assert tool_mean_seconds(samples) == {"book_appointment": pytest.approx(0.04)}

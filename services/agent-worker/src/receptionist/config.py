@@ -144,6 +144,10 @@ class Settings(BaseSettings):
     preemptive_tts: bool = True
     """Also synthesise that reply's first audio before the turn is confirmed, so it plays the
     moment the turn is committed. It costs TTS characters when the caller goes on speaking."""
+    tts_chunking: Literal["clause", "sentence"] = "clause"
+    """`clause`: the TTS starts on the reply's first clause ("Sure,") and gets whole sentences
+    after it, on one continued Cartesia context. `sentence`: LiveKit's default, a whole first
+    sentence of at least 20 characters."""
     vad_min_silence_seconds: float = Field(default=0.3, gt=0)
     """Silero's silence window. It stays below `ENDPOINTING_MIN_DELAY_SECONDS` so that
     setting, not the VAD, decides when a turn ends."""

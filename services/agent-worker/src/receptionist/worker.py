@@ -35,7 +35,14 @@ from .heartbeat import HeartbeatSender, calls_of, new_worker_id
 from .logs import install_redaction
 from .metrics import get_metrics, reap_dead_processes
 from .phone import normalize_phone
-from .pipeline import PROVIDERS, build_pipeline, build_session, load_vad, room_options
+from .pipeline import (
+    PROVIDERS,
+    build_pipeline,
+    build_session,
+    load_vad,
+    room_options,
+    warm_llm_client,
+)
 from .profile_cache import ProfileCache
 from .resources import ClinicProfile
 from .scheduling_client import SchedulingClient, SchedulingError
@@ -184,6 +191,7 @@ def prepare_process(proc: JobProcess) -> None:
     """Setup hook: runs once in each job process before it takes a call."""
     settings = get_settings()
     tool_schemas.install()
+    warm_llm_client()
     scheduling = SchedulingClient(
         settings.scheduling_api_url,
         settings.scheduling_api_token.get_secret_value(),

@@ -59,6 +59,7 @@ from call_sim.caller import NO_RECEPTIONIST, Caller, CallerTiming, CallRecord, P
 from call_sim.clients import ProviderSim, scrape
 from call_sim.config import Settings
 from call_sim.console import Console
+from call_sim.floor import webrtc_floor
 from call_sim.latency import ProviderProfile, TurnDetection, percentile
 from call_sim.procstats import TreeSample, sample
 from call_sim.report import analyse_turns
@@ -449,6 +450,11 @@ def command_bench(
         state = asyncio.run(ProviderSim(stack.urls.provider_sim).state())
         profile = provider_profile(state)
         detection = turn_detection(stack)
+        floor = asyncio.run(
+            webrtc_floor(
+                stack.urls.livekit_ws, stack.livekit_api_key, stack.livekit_secret, console
+            )
+        )
         results = _escalate(
             stack, settings, scenario.name, levels, profile, detection, workdir, console
         )
@@ -460,6 +466,7 @@ def command_bench(
         "provider_latencies_ms": {key: value * 1000 for key, value in profile.__dict__.items()},
         "turn_detection": detection.__dict__,
         "levels": results,
+        "webrtc_floor": None if floor is None else floor.as_dict(),
         "conclusions": _conclusions(results, os.cpu_count() or 1),
     }
     console.say()

@@ -46,6 +46,7 @@ from typing import Any, Literal
 VAD_MIN_SILENCE_SECONDS = 0.3  # agent-worker VAD_MIN_SILENCE_SECONDS default
 ENDPOINTING_MIN_DELAY_SECONDS = 0.5  # agent-worker ENDPOINTING_MIN_DELAY_SECONDS default
 MIN_SENTENCE_CHARS = 20  # LiveKit's blingfire SentenceTokenizer defaults
+MIN_CLAUSE_CHARS = 4  # agent-worker receptionist.clauses (TTS_CHUNKING=clause)
 STREAM_CONTEXT_CHARS = 10
 ARGUMENT_FRAGMENT_CHARS = 4  # provider-sim streams tool arguments 4 characters at a time
 TEMPLATE_PLACEHOLDER = "x" * 8
@@ -54,6 +55,7 @@ TEMPLATE_PLACEHOLDER = "x" * 8
 _TOKEN = re.compile(r"\s*\w{1,8}|\s*[^\w\s]+|\s+")
 _TEMPLATE = re.compile(r"\{\{.*?\}\}")
 _SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?=\s+\S)")
+_CLAUSE_END = re.compile(r"[,;:\u2013\u2014][\"')\]]*(?=\s+\S)")
 _ABBREVIATION = re.compile(r"\b(?:Dr|Mr|Mrs|Ms|St|Jr|Sr|vs|e\.g|i\.e)\.$", re.IGNORECASE)
 
 
@@ -76,9 +78,12 @@ class TurnDetection:
     endpointing_min_delay: float = ENDPOINTING_MIN_DELAY_SECONDS
     preemptive_generation: bool = True
     preemptive_tts: bool = True
+    first_clause: bool = True  # TTS_CHUNKING=clause: the TTS starts on the first clause
 
     def instant(self) -> TurnDetection:
-        return TurnDetection(0.0, 0.0, self.preemptive_generation, self.preemptive_tts)
+        return TurnDetection(
+            0.0, 0.0, self.preemptive_generation, self.preemptive_tts, self.first_clause
+        )
 
 
 @dataclass(frozen=True)
@@ -104,13 +109,23 @@ def _first_sentence_ready(text: str) -> bool:
     return False
 
 
-def deltas_to_first_sentence(text: str) -> int:
-    """How many of provider-sim's streamed tokens the TTS waits for before it starts."""
+def _first_clause_ready(text: str) -> bool:
+    """Would the agent's first-clause tokenizer hand a first piece to the TTS now?"""
+    ends = [m.end() for m in _CLAUSE_END.finditer(text)] + [
+        m.end() for m in _SENTENCE_END.finditer(text) if not _ABBREVIATION.search(text[: m.end()])
+    ]
+    return any(len(text[:end].strip()) >= MIN_CLAUSE_CHARS for end in ends)
+
+
+def deltas_to_first_sentence(text: str, *, first_clause: bool = False) -> int:
+    """How many of provider-sim's streamed tokens the TTS waits for before it starts: a
+    whole first sentence (LiveKit's default) or, with `first_clause`, the first clause."""
+    ready = _first_clause_ready if first_clause else _first_sentence_ready
     tokens = tokens_of(text)
     pushed = ""
     for count, token in enumerate(tokens, start=1):
         pushed += token
-        if _first_sentence_ready(pushed):
+        if ready(pushed):
             return count
     return max(1, len(tokens))  # one sentence: it goes to the TTS when the LLM finishes
 
@@ -123,7 +138,10 @@ def tool_call_deltas(arguments: Mapping[str, Any]) -> int:
 
 
 def rounds_before_speech(
-    steps: Sequence[Mapping[str, Any]], spoken_text: str | None = None
+    steps: Sequence[Mapping[str, Any]],
+    spoken_text: str | None = None,
+    *,
+    first_clause: bool = False,
 ) -> list[LlmRound]:
     """The LLM rounds of a turn up to and including the first one that speaks.
 
@@ -135,7 +153,9 @@ def rounds_before_speech(
         say = step.get("say")
         if say:
             text = spoken_text if spoken_text else _TEMPLATE.sub(TEMPLATE_PLACEHOLDER, str(say))
-            rounds.append(LlmRound("text", deltas_to_first_sentence(text)))
+            rounds.append(
+                LlmRound("text", deltas_to_first_sentence(text, first_clause=first_clause))
+            )
             return rounds
         calls = step.get("tool_calls") or []
         deltas = sum(tool_call_deltas(call.get("arguments") or {}) for call in calls)

@@ -31,6 +31,7 @@ from typing import Any
 from call_sim import catalog, render
 from call_sim.config import ProviderProfile, Settings, SttMode, TtsMode
 from call_sim.console import Console
+from call_sim.floor import webrtc_floor, with_floor
 from call_sim.logs import configure_logging
 from call_sim.runner import ScenarioRunner
 from call_sim.scenario import CallScenario, CallScenarioError
@@ -107,6 +108,13 @@ def command_demo(settings: Settings, console: Console) -> int:
         _start(stack)
         reports = asyncio.run(_run_all(stack, settings, [scenario], console))
         report = reports[0]
+        floor = asyncio.run(
+            webrtc_floor(
+                stack.urls.livekit_ws, stack.livekit_api_key, stack.livekit_secret, console
+            )
+        )
+        if floor is not None:
+            report = with_floor(report, floor)
         report_path = stack.workdir / "booking-report.json"
         console.say()
         console.say(render.full(report))

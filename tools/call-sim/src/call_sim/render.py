@@ -104,6 +104,8 @@ def latency_table(report: Mapping[str, Any]) -> str:
     verdict = "within" if over == 0 else f"OVER on {over} of {len(turns)} turn(s)"
     lines.append(f"  end to end vs the {budget:.0f} ms budget: {verdict}")
     lines.append(llm_rounds_line(report["turns"]))
+    if report.get("webrtc_floor") is not None:
+        lines.append(webrtc_floor_line(report["webrtc_floor"]))
     if report.get("greeting_latency_ms") is not None:
         lines.append(
             f"  greeting: {report['greeting_latency_ms']:.0f} ms from the agent joining"
@@ -112,6 +114,10 @@ def latency_table(report: Mapping[str, Any]) -> str:
     stages = report["worker_metrics"]["receptionist_stage_latency_seconds"]
     counts = ", ".join(f"{stage} {values['count']}" for stage, values in stages.items())
     lines.append(f"  worker /metrics receptionist_stage_latency_seconds counts this call: {counts}")
+    tools = report["worker_metrics"].get("tool_mean_ms") or {}
+    if tools:
+        means = ", ".join(f"{tool} {mean:.0f}" for tool, mean in tools.items())
+        lines.append(f"  tool time, mean ms per call (in the agent leg of its turn): {means}")
     return "\n".join(lines)
 
 
@@ -122,6 +128,20 @@ def llm_rounds_line(turns: Sequence[Mapping[str, Any]]) -> str:
     per_turn = ", ".join("—" if r is None else str(r) for r in rounds)
     total = sum(r for r in rounds if r is not None)
     return f"  LLM rounds on the caller's critical path, per turn: {per_turn} (whole call: {total})"
+
+
+def webrtc_floor_line(floor: Mapping[str, Any]) -> str:
+    """The bare transport measured in the same run, and the legs beside it."""
+
+    def signed(value: float | None) -> str:
+        return "—" if value is None else f"{value:+.0f}"
+
+    return (
+        f"  WebRTC floor (bare rtc publisher → subscriber, same SFU, this run): p50"
+        f" {_ms(floor['p50_ms'])} / p95 {_ms(floor['p95_ms'])} ms one way (n={floor['n']},"
+        f" lost {floor['lost']}); p50 over it: caller → STT {signed(floor['in_over_floor_ms'])},"
+        f" agent → caller {signed(floor['out_over_floor_ms'])} ms"
+    )
 
 
 def checks(report: Mapping[str, Any]) -> str:
@@ -198,5 +218,12 @@ def bench_conclusions(summary: Mapping[str, Any]) -> str:
         + f" calls per core (target ≥ {targets['calls_per_core']}); targets: p95 added ≤"
         f" {targets['p95_added_ms']:.0f} ms, ≤ {targets['mb_per_call']:.0f} MB per call",
     ]
+    floor = summary.get("webrtc_floor")
+    if floor is not None:
+        lines.append(
+            f"  WebRTC floor (bare rtc publisher → subscriber, same SFU, this run): p50"
+            f" {_ms(floor['p50_ms'])} / p95 {_ms(floor['p95_ms'])} ms one way; compare the in"
+            " and out columns with it"
+        )
     wrapped = ["  " + _wrap(line.strip(), 4) for line in lines]
     return "\n".join([heading("Conclusions"), *wrapped])

@@ -43,6 +43,7 @@ from call_sim.worker_metrics import (
     Samples,
     counts_by,
     stage_histograms,
+    tool_mean_seconds,
     tool_outcomes,
 )
 
@@ -138,7 +139,9 @@ def analyse_turns(
         e2e_ms = turn.latency_ms
         if profile is not None and e2e_ms is not None and turn.index < len(scenario.turns):
             steps = scenario.turns[turn.index].model
-            rounds = rounds_before_speech(steps, reply.text if reply else None)
+            rounds = rounds_before_speech(
+                steps, reply.text if reply else None, first_clause=detection.first_clause
+            )
             if by_hook and llm_rounds == 0:
                 rounds = []  # the turn hook answered: no LLM round at all
             split = breakdown(e2e_ms / 1000, profile, detection, rounds)
@@ -204,7 +207,11 @@ class LatencyRow:
         }
 
 
-def latency_rows(turns: Sequence[TurnAnalysis], detection: TurnDetection) -> list[LatencyRow]:
+def latency_rows(
+    turns: Sequence[TurnAnalysis],
+    detection: TurnDetection,
+    profile: ProviderProfile | None = None,
+) -> list[LatencyRow]:
     """The latency table: agent stages, end to end, and where end to end went."""
 
     def stage(name: str) -> tuple[float, ...]:
@@ -272,6 +279,7 @@ def latency_rows(turns: Sequence[TurnAnalysis], detection: TurnDetection) -> lis
                 tuple(t.agent_ms for t in turns if t.agent_ms is not None),
                 "STT final → first audio out, beyond the providers: framework, tools",
             ),
+            *_agent_overheads(turns, profile),
             LatencyRow(
                 "    agent → caller",
                 tuple(t.outbound_ms for t in turns if t.outbound_ms is not None),
@@ -279,6 +287,35 @@ def latency_rows(turns: Sequence[TurnAnalysis], detection: TurnDetection) -> lis
             ),
         ]
     return rows
+
+
+def _agent_overheads(
+    turns: Sequence[TurnAnalysis], profile: ProviderProfile | None
+) -> list[LatencyRow]:
+    """Two parts of the agent leg: what the agent measured for a provider request beyond
+    what provider-sim itself took (the rest is the framework, tools and CPU)."""
+    if profile is None:
+        return []
+
+    def over(stage: str, simulated_seconds: float) -> tuple[float, ...]:
+        return tuple(
+            t.agent_stages_ms[stage] - simulated_seconds * 1000
+            for t in turns
+            if stage in t.agent_stages_ms
+        )
+
+    return [
+        LatencyRow(
+            "      LLM request",
+            over("llm_ttft", profile.llm_ttft),
+            "agent's LLM TTFT − provider-sim's: chat context, tool schemas, JSON, HTTP",
+        ),
+        LatencyRow(
+            "      TTS request",
+            over("tts_ttfb", profile.tts_ttfb),
+            "agent's TTS TTFB − provider-sim's: websocket, first chunk",
+        ),
+    ]
 
 
 def worker_metrics_summary(samples: Samples) -> dict[str, Any]:
@@ -301,6 +338,9 @@ def worker_metrics_summary(samples: Samples) -> dict[str, Any]:
     return {
         "receptionist_stage_latency_seconds": stages,
         "receptionist_tool_latency_seconds_count": tool_outcomes(samples),
+        "tool_mean_ms": {
+            tool: round(mean * 1000, 1) for tool, mean in tool_mean_seconds(samples).items()
+        },
         "receptionist_bookings_total": outcomes,
     }
 

@@ -74,6 +74,7 @@ def turn_detection(stack: Stack) -> TurnDetection:
         ),
         preemptive_generation=flag("PREEMPTIVE_GENERATION"),
         preemptive_tts=flag("PREEMPTIVE_TTS"),
+        first_clause=(stack.worker_setting("TTS_CHUNKING") or "clause") == "clause",
     )
 
 
@@ -170,7 +171,7 @@ class ScenarioRunner:
             profile=profile,
             detection=detection,
         )
-        rows = latency_rows(turns, detection)
+        rows = latency_rows(turns, detection, profile)
         facts = CallFacts(
             bookings_by_phone=bookings,
             callbacks_by_phone=callbacks,

@@ -129,3 +129,16 @@ def tool_outcomes(samples: Samples) -> dict[str, dict[str, int]]:
 
 def stage_histograms(samples: Samples) -> dict[str, Histogram]:
     return {stage: histogram(samples, STAGE_HISTOGRAM, {"stage": stage}) for stage in STAGES}
+
+
+def tool_mean_seconds(samples: Samples) -> dict[str, float]:
+    """Mean time per execution of each tool, from the latency histogram's sum and count."""
+    sums: dict[str, float] = {}
+    counts: dict[str, float] = {}
+    for (sample_name, labels), value in samples.items():
+        tool = dict(labels).get("tool", "?")
+        if sample_name == f"{TOOL_HISTOGRAM}_sum":
+            sums[tool] = sums.get(tool, 0.0) + value
+        elif sample_name == f"{TOOL_HISTOGRAM}_count":
+            counts[tool] = counts.get(tool, 0.0) + value
+    return {tool: sums.get(tool, 0.0) / count for tool, count in counts.items() if count > 0}
