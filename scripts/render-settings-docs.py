@@ -35,6 +35,7 @@ SETTINGS_MODULES = (
     ("scheduling-api", "scheduling_api.config"),
     ("token-service", "token_service.config"),
     ("agent-worker", "receptionist.config"),
+    ("agent-worker-sip", "sip_provisioning.config"),
     ("provider-sim", "provider_sim.config"),
     ("call-sim", "call_sim.config"),
 )

@@ -65,8 +65,14 @@ def _free_port(kind: socket.SocketKind) -> int:
         return int(sock.getsockname()[1])
 
 
-def loopback_config(http_port: int, udp_port: int, api_key: str, api_secret: str) -> str:
-    return f"""\
+def loopback_config(
+    http_port: int, udp_port: int, api_key: str, api_secret: str, redis_address: str = ""
+) -> str:
+    """With `redis_address` (host:port) the server also stores SIP trunks and dispatch rules."""
+    redis = f"redis:\n  address: {redis_address}\n" if redis_address else ""
+    return (
+        redis
+        + f"""\
 port: {http_port}
 bind_addresses: [127.0.0.1]
 rtc:
@@ -83,9 +89,10 @@ keys:
 logging:
   level: info
 """
+    )
 
 
-def start_livekit_server(workdir: Path) -> LiveKitServer:
+def start_livekit_server(workdir: Path, redis_address: str = "") -> LiveKitServer:
     binary = Path(os.environ.get("LIVEKIT_SERVER_BIN", DEFAULT_BINARY))
     if not binary.is_file():
         pytest.fail(
@@ -97,7 +104,7 @@ def start_livekit_server(workdir: Path) -> LiveKitServer:
     http_port, udp_port = _free_port(socket.SOCK_STREAM), _free_port(socket.SOCK_DGRAM)
     api_secret = secrets.token_urlsafe(32)  # the server wants 32+ characters
     config_path = workdir / "livekit.yaml"
-    config_path.write_text(loopback_config(http_port, udp_port, API_KEY, api_secret))
+    config_path.write_text(loopback_config(http_port, udp_port, API_KEY, api_secret, redis_address))
     log_path = workdir / "livekit-server.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
