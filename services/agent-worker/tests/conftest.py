@@ -21,8 +21,8 @@ from livekit.agents.llm import ChatChunk, ChatContext, ChoiceDelta, FunctionTool
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN
 from receptionist.agent import Receptionist
 from receptionist.config import Settings
-from receptionist.models import ClinicProfile
 from receptionist.pipeline import Pipeline, build_session
+from receptionist.resources import ClinicProfile
 from receptionist.scheduling_client import SchedulingClient
 
 API_TOKEN = "test-token"

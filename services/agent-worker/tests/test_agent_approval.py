@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from receptionist.approval import Approval, ConfirmationRequired, Refusal, Stage
-from receptionist.booking_flow import BookingDetails, CancellationDetails
+from receptionist.changes import BookingDetails, CancellationDetails
 
 CHICAGO = ZoneInfo("America/Chicago")
 DETAILS = BookingDetails(

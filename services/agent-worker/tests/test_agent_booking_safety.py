@@ -97,7 +97,7 @@ async def test_a_slot_the_caller_already_holds_is_reported_as_theirs(
     """The scheduling API answers the same patient's repeat booking with that booking."""
     await call.offer_times()
     await call.read_back_booking("option-1", "Maria Garcia", PHONE)
-    chosen = call.agent._refs.slot("option-1")
+    chosen = call.agent.references.slot("option-1")
     scheduling_api.book_directly(chosen.slot_id, "maria garcia", PHONE, "an-earlier-attempt")
 
     output = await book(call, script, "Yes, correct.")
@@ -118,7 +118,7 @@ async def test_repeating_a_reschedule_or_a_cancellation_says_already_done(
     option = next(
         ref
         for ref in ("option-1", "option-2", "option-3")
-        if call.agent._refs.slot(ref).slot_id != first["slot_id"]
+        if call.agent.references.slot(ref).slot_id != first["slot_id"]
     )
     move = {"appointment": "appointment-1", "option": option}
     await call.confirm("confirm_reschedule_details", "The other time", **move)
@@ -193,7 +193,7 @@ async def test_a_slot_that_became_too_soon_offers_the_alternatives(
 ) -> None:
     await call.offer_times()
     await call.read_back_booking("option-1", "Maria Garcia", PHONE)
-    chosen = call.agent._refs.slot("option-1")
+    chosen = call.agent.references.slot("option-1")
     minutes_away = int((chosen.start - datetime.now(UTC)).total_seconds() // 60)
     scheduling_api.restart(MIN_NOTICE_MINUTES=str(minutes_away + 24 * 60))
 
@@ -208,7 +208,7 @@ async def test_the_read_back_rechecks_the_slot_and_offers_alternatives(
     call, script, scheduling_api
 ) -> None:
     await call.offer_times()
-    chosen = call.agent._refs.slot("option-1")
+    chosen = call.agent.references.slot("option-1")
     scheduling_api.book_directly(chosen.slot_id, "Someone Else", "512-555-0111", "other-caller")
 
     call.llm.queue(script.call("confirm_booking_details", **DETAILS), script.speak_tool_result())

@@ -129,7 +129,8 @@ async def test_a_clear_yes_moves_an_appointment_in_the_hook(call, script, schedu
     option = next(
         ref
         for ref in ("option-1", "option-2", "option-3")
-        if call.agent._refs.slot(ref) and call.agent._refs.slot(ref).slot_id != first["slot_id"]
+        if call.agent.references.slot(ref)
+        and call.agent.references.slot(ref).slot_id != first["slot_id"]
     )
     args = {"appointment": "appointment-1", "option": option}
     await call.confirm("confirm_reschedule_details", "The other one works", **args)
@@ -138,7 +139,7 @@ async def test_a_clear_yes_moves_an_appointment_in_the_hook(call, script, schedu
 
     old = scheduling_api.get(f"/v1/clinics/bright-smile/bookings/{original['booking_id']}")
     assert old["status"] == "rescheduled"
-    assert old["rescheduled_to"] == call.agent._refs.booking("appointment-1").booking_id
+    assert old["rescheduled_to"] == call.agent.references.booking("appointment-1").booking_id
     assert (await spoken(call, "your appointment is now on")).startswith("Done:")
 
 
@@ -164,7 +165,7 @@ async def test_a_slot_taken_before_the_yes_leaves_the_reply_to_the_model_with_th
 ) -> None:
     await call.offer_times()
     await call.read_back_booking("option-1", "Maria Garcia", PHONE)
-    chosen = call.agent._refs.slot("option-1")
+    chosen = call.agent.references.slot("option-1")
     scheduling_api.book_directly(chosen.slot_id, "Someone Else", "512-555-0111", "other-caller")
 
     turn = call.agent.chat_ctx.copy()

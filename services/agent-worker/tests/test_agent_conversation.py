@@ -109,7 +109,7 @@ async def test_refuses_to_book_without_the_callers_yes(call, script, scheduling_
 async def test_slot_taken_offers_the_alternatives(call, script, scheduling_api) -> None:
     await call.offer_times()
     await call.read_back_booking("option-1", "Maria Garcia", PHONE)
-    chosen = call.agent._refs.slot("option-1")
+    chosen = call.agent.references.slot("option-1")
     scheduling_api.book_directly(chosen.slot_id, "Someone Else", "512-555-0111", "other-caller")
 
     details = {"option": "option-1", "patient_name": "Maria Garcia", "patient_phone": PHONE}
@@ -141,7 +141,8 @@ async def test_reschedules_after_verification_and_yes(call, script, scheduling_a
     option = next(
         ref
         for ref in ("option-1", "option-2", "option-3")
-        if call.agent._refs.slot(ref) and call.agent._refs.slot(ref).slot_id != first["slot_id"]
+        if call.agent.references.slot(ref)
+        and call.agent.references.slot(ref).slot_id != first["slot_id"]
     )
     args = {"appointment": "appointment-1", "option": option}
     read_back = await call.confirm("confirm_reschedule_details", "The other one works", **args)
@@ -154,7 +155,7 @@ async def test_reschedules_after_verification_and_yes(call, script, scheduling_a
 
     old = scheduling_api.get(f"/v1/clinics/bright-smile/bookings/{original['booking_id']}")
     assert old["status"] == "rescheduled"
-    assert old["rescheduled_to"] == call.agent._refs.booking("appointment-1").booking_id
+    assert old["rescheduled_to"] == call.agent.references.booking("appointment-1").booking_id
 
 
 async def test_does_not_reveal_appointments_to_the_wrong_name(call, script, scheduling_api) -> None:
@@ -250,7 +251,7 @@ async def test_emergency_offers_the_earliest_emergency_slot(call, script, schedu
     output = result.expect.contains_function_call_output().event().item
     assert not output.is_error, output.output
     earliest = scheduling_api.slots("emergency", days=7)[0]
-    offered = call.agent._refs.slot("option-1")
+    offered = call.agent.references.slot("option-1")
     assert offered.slot_id == earliest["slot_id"]
     assert "visit visits" not in output.output
     script.assert_speakable(output.output, [earliest["slot_id"]])

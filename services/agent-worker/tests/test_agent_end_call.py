@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from receptionist.agent import FallbackReceptionist
 from receptionist.config import Settings
-from receptionist.front_desk import FallbackReceptionist
 from receptionist.pipeline import Pipeline, build_session
 from receptionist.scheduling_client import SchedulingClient
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from receptionist.models import ClinicProfile
 from receptionist.profile_cache import ProfileCache
+from receptionist.resources import ClinicProfile
 from receptionist.scheduling_client import SchedulingUnavailable
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from receptionist import prompts
-from receptionist.models import ClinicProfile
+from receptionist.resources import ClinicProfile
 
 PROFILE = ClinicProfile.model_validate(
     {

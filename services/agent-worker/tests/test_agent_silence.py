@@ -6,8 +6,8 @@ import asyncio
 
 from livekit.agents import llm
 from receptionist import prompts
+from receptionist.agent import FallbackReceptionist
 from receptionist.config import Settings
-from receptionist.front_desk import FallbackReceptionist
 from receptionist.pipeline import Pipeline, build_session
 from receptionist.scheduling_client import SchedulingClient
 from receptionist.silence import SilenceWatcher

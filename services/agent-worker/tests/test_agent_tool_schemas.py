@@ -7,7 +7,7 @@ from typing import Any
 from livekit.agents.llm import FunctionTool, ToolContext
 from receptionist import tool_schemas
 from receptionist.agent import Receptionist
-from receptionist.models import ClinicProfile
+from receptionist.resources import ClinicProfile
 from receptionist.scheduling_client import SchedulingClient
 
 

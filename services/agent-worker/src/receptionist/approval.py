@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from .booking_flow import ChangeDetails, Reply, classify_reply
+from .changes import ChangeDetails, Reply, classify_reply
 
 
 class Stage(Enum):

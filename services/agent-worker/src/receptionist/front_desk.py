@@ -1,6 +1,6 @@
-"""What every receptionist can do, even without the clinic profile: take a callback
-request and hang up. Also the tool plumbing every tool shares: its latency metric, and one
-deadline (with a short filler when it runs long) for its scheduling API work.
+"""The tool plumbing every receptionist shares, even one without the clinic profile: each
+tool's latency metric, and one deadline (with a short filler when it runs long) for its
+scheduling API work. The tools themselves live in `tools/`.
 """
 
 from __future__ import annotations
@@ -14,14 +14,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Concatenate, ParamSpec, TypeVar
 
-from livekit.agents import Agent, RunContext, ToolError, function_tool
+from livekit.agents import Agent, RunContext, ToolError
 from livekit.agents.llm.tool_context import find_function_tools
 
-from . import prompts
 from .metrics import get_metrics
-from .phone import normalise_phone
-from .scheduling_client import SchedulingClient, SchedulingError, SchedulingUnavailable
-from .spoken_time import spoken_phone
+from .scheduling_client import SchedulingClient, SchedulingUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +27,6 @@ R = TypeVar("R")
 AgentT = TypeVar("AgentT", bound=Agent)
 
 MAX_NAME_CHARACTERS = 100
-MAX_REASON_CHARACTERS = 1000
-MAX_PREFERRED_TIME_CHARACTERS = 200
 FILLER = "One moment while I check."
 DEFAULT_TOOL_DEADLINE_SECONDS = 2.5
 DEFAULT_FILLER_DELAY_SECONDS = 1.0
@@ -70,7 +65,7 @@ def unavailable_error() -> ToolError:
 
 
 class FrontDesk(Agent):
-    """The tools every receptionist has, even one without the clinic profile."""
+    """The base of every receptionist: what a tool needs to reach the scheduling API."""
 
     clinic_id: str
     scheduling: SchedulingClient
@@ -99,87 +94,7 @@ class FrontDesk(Agent):
                 )
                 raise SchedulingUnavailable("tool deadline passed") from None
 
-    @function_tool
-    @measured
-    async def request_callback(
-        self,
-        context: RunContext[None],
-        caller_name: str,
-        caller_phone: str,
-        reason: str,
-        preferred_time: str | None = None,
-    ) -> str:
-        """Ask the clinic team to call the caller back (a person, a question you cannot
-        answer, or an urgent problem).
-
-        Args:
-            caller_name: The caller's full name.
-            caller_phone: The number to call back.
-            reason: A few words on what the call back is about.
-            preferred_time: When the caller would like to be called, if they said.
-        """
-        phone = normalise_phone(caller_phone, self.region)
-        if phone is None:
-            raise ToolError(
-                "That phone number looks incomplete. Ask the caller to repeat it digit by digit."
-            )
-        try:
-            async with self._scheduling_call(context):
-                await self.scheduling.request_callback(
-                    self.clinic_id,
-                    name=" ".join(caller_name.split())[:MAX_NAME_CHARACTERS],
-                    phone=phone,
-                    reason=reason.strip()[:MAX_REASON_CHARACTERS] or None,
-                    preferred_time=(preferred_time or "").strip()[:MAX_PREFERRED_TIME_CHARACTERS]
-                    or None,
-                )
-        except SchedulingError as exc:
-            logger.warning("callback request failed", extra={"error": type(exc).__name__})
-            fallback = (
-                f" and give them the clinic's number, {spoken_phone(self.clinic_phone)}"
-                if self.clinic_phone
-                else ""
-            )
-            raise ToolError(
-                "Saving the callback request failed too. Apologise, ask the caller to call "
-                f"back a little later{fallback}."
-            ) from None
-        return (
-            "Callback request saved. Tell the caller the team will call them back at "
-            f"{spoken_phone(phone)}."
-        )
-
-    @function_tool
-    @measured
-    async def end_call(self, context: RunContext[None]) -> None:
-        """Hang up after saying goodbye, once the caller has nothing else."""
-        await context.wait_for_playout()
-        self.session.shutdown()
-
     @classmethod
     def tool_names(cls) -> list[str]:
         """Names of the tools, for pre-initialising the tool latency series."""
         return sorted(tool.info.name for tool in find_function_tools(cls))
-
-
-class FallbackReceptionist(FrontDesk):
-    """Answers when the clinic profile cannot be loaded: apologise and take a callback."""
-
-    def __init__(
-        self,
-        *,
-        clinic_id: str,
-        scheduling: SchedulingClient,
-        tool_deadline_seconds: float = DEFAULT_TOOL_DEADLINE_SECONDS,
-        filler_delay_seconds: float = DEFAULT_FILLER_DELAY_SECONDS,
-    ) -> None:
-        self.clinic_id = clinic_id
-        self.scheduling = scheduling
-        self.tool_deadline_seconds = tool_deadline_seconds
-        self.filler_delay_seconds = filler_delay_seconds
-        self.region = "US"
-        self.clinic_phone = ""
-        super().__init__(instructions=prompts.fallback_instructions())
-
-    async def on_enter(self) -> None:
-        self.session.say(prompts.fallback_greeting())

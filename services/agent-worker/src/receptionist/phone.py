@@ -5,7 +5,7 @@ from __future__ import annotations
 import phonenumbers
 
 
-def normalise_phone(raw: str, region: str) -> str | None:
+def normalize_phone(raw: str, region: str) -> str | None:
     """ "(512) 555-0142" → "+15125550142"; None when it is not a valid number."""
     try:
         parsed = phonenumbers.parse(raw, region.upper() or None)

@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-from .models import ClinicProfile
+from .resources import ClinicProfile
 
 ProfileLoader = Callable[[str], Awaitable[ClinicProfile]]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
-from .models import ClinicProfile, OpeningInterval
+from .resources import ClinicProfile, OpeningInterval
 from .spoken_time import clock_time, full_date, part_of_day, spoken_clock, spoken_phone
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")

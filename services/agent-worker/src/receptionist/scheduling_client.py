@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from .models import Availability, Booking, CallbackRequest, ClinicProfile, Slot
+from .resources import Availability, Booking, CallbackRequest, ClinicProfile, Slot
 
 logger = logging.getLogger(__name__)
 

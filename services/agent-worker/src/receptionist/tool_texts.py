@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from livekit.agents import ToolError
 
-from .models import ClinicProfile, Slot
+from .resources import ClinicProfile, Slot
 from .spoken_time import full_date, group_options, spoken_datetime
 
 NOTHING_FREE = "Nothing is free in the coming weeks. Apologise and offer a callback."

@@ -21,15 +21,14 @@ from livekit.agents.telemetry import metrics as framework_metrics
 from livekit.agents.voice.events import CloseEvent
 
 from . import prompts, tool_schemas
-from .agent import Receptionist
+from .agent import FallbackReceptionist, Receptionist
 from .capacity import CapacityLoad
 from .config import Settings, get_settings
-from .front_desk import FallbackReceptionist
 from .logs import install_redaction
 from .metrics import get_metrics, reap_dead_processes
-from .models import ClinicProfile
 from .pipeline import PROVIDERS, build_pipeline, build_session, load_vad, room_options
 from .profile_cache import ProfileCache
+from .resources import ClinicProfile
 from .scheduling_client import SchedulingClient, SchedulingError
 from .silence import SilenceWatcher
 from .telemetry import CallTelemetry

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from livekit.agents.tokenize import blingfire
-from receptionist.booking_flow import (
+from receptionist.changes import (
     BookingDetails,
     CancellationDetails,
     Reply,
