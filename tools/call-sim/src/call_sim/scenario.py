@@ -110,6 +110,15 @@ class Expectations(_Strict):
     ended_by: Literal["agent", "caller"] | None = "agent"
 
 
+class PhoneLineCall(_Strict):
+    """A phone call's numbers: the caller's (caller ID) and the clinic number dialled."""
+
+    caller_number: str = Field(default="+15125550199", pattern=PHONE_PATTERN)
+    dialled_number: str = Field(default="+15125550142", pattern=PHONE_PATTERN)
+    # False: the dispatch carries no clinic, so the receptionist maps the dialled number
+    dispatch_clinic: bool = True
+
+
 class CallScenario(_Strict):
     name: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_-]*$")
     description: str = ""
@@ -119,6 +128,8 @@ class CallScenario(_Strict):
     setup_bookings: list[SeedBooking] = Field(default_factory=list, alias="setup")
     turns: list[CallerTurn] = Field(default_factory=list)
     listen_after_seconds: float = Field(default=8.0, ge=0, le=120)
+    channel: Literal["web", "phone"] = "web"
+    phone: PhoneLineCall = PhoneLineCall()
     expect: Expectations = Expectations()
     talk_to_it: str = ""
 
