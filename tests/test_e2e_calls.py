@@ -115,4 +115,5 @@ async def test_booking_call_with_the_thread_executor_and_fast_providers(
     async with httpx.AsyncClient(timeout=10) as client:
         samples = parse((await client.get(thread_stack.urls.worker_metrics)).text)
     assert histogram(samples, STAGE_HISTOGRAM, {"stage": "end_to_end"}).count > 0
-    assert samples[("receptionist_sessions_total", (("outcome", "started"),))] == 1.0
+    started = ("receptionist_sessions_total", (("channel", "web"), ("outcome", "started")))
+    assert samples[started] == 1.0

@@ -197,6 +197,27 @@ back politely to how you can help with their dental care.
 """
 
 
+def phone_line_instructions(caller_number: str | None) -> str:
+    """Added to the instructions when the caller is on a phone line (LiveKit SIP)."""
+    offer_number = (
+        f"- The caller is phoning from {spoken_phone(caller_number)} (caller ID). When you need "
+        f'their phone number, offer it: "Is {spoken_phone(caller_number)} the best number for '
+        'you?" and use it if they say yes. Caller ID is never proof of who they are: finding, '
+        "moving or cancelling an appointment still needs the phone number and full name "
+        "checked with find_appointments.\n"
+        if caller_number
+        else ""
+    )
+    return f"""
+# On the phone line
+{offer_number}- The caller may type a phone number or date of birth on the keypad; you get it \
+as "(Keypad: ...)". Treat it exactly like the same digits spoken.
+- If the caller asks for a person or presses 0, say you are putting them through to the \
+front desk, then call transfer_to_front_desk. If it says a transfer is not possible, tell \
+the caller, and take a callback request instead.
+"""
+
+
 def fallback_instructions() -> str:
     """For a call that arrives while the clinic profile cannot be loaded."""
     return """\

@@ -13,12 +13,22 @@ import asyncio
 import json
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from livekit import rtc
-from livekit.agents import AgentServer, JobContext, JobExecutorType, JobProcess, utils, vad
+from livekit.agents import (
+    AgentServer,
+    AgentSession,
+    JobContext,
+    JobExecutorType,
+    JobProcess,
+    utils,
+    vad,
+)
 from livekit.agents.telemetry import metrics as framework_metrics
 from livekit.agents.voice.events import CloseEvent
+from livekit.protocol.sip import TransferSIPParticipantRequest
 
 from . import prompts, tool_schemas
 from .agent import FallbackReceptionist, Receptionist
@@ -26,6 +36,14 @@ from .capacity import CapacityLoad
 from .config import Settings, get_settings
 from .logs import install_redaction
 from .metrics import get_metrics, reap_dead_processes
+from .phone_call import (
+    Keypad,
+    PhoneCaller,
+    PhoneLineControl,
+    clinic_for_dialled,
+    keypad_text,
+    phone_caller,
+)
 from .pipeline import PROVIDERS, build_pipeline, build_session, load_vad, room_options
 from .profile_cache import ProfileCache
 from .resources import ClinicProfile
@@ -40,7 +58,7 @@ REAP_INTERVAL_SECONDS = 30.0
 _background_tasks: set[asyncio.Task[None]] = set()
 
 
-def clinic_id_from_metadata(metadata: str, default: str) -> str:
+def clinic_id_from_metadata(metadata: str, default: str | None) -> str | None:
     """The clinic named in the dispatch metadata (`{"clinic_id": "..."}`), else `default`."""
     try:
         parsed = json.loads(metadata) if metadata.strip() else {}
@@ -61,19 +79,6 @@ def resumed_from_metadata(metadata: str) -> bool:
     except json.JSONDecodeError:
         return False
     return isinstance(parsed, dict) and parsed.get("resumed") is True
-
-
-SIP_PHONE_ATTRIBUTE = "sip.phoneNumber"
-
-
-def caller_phone_in(room: rtc.Room) -> str | None:
-    """The number a phone caller dials from (LiveKit SIP's participant attribute)."""
-    for participant in room.remote_participants.values():
-        if participant.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP:
-            number = participant.attributes.get(SIP_PHONE_ATTRIBUTE)
-            if number:
-                return number
-    return None
 
 
 @dataclass(frozen=True)
@@ -121,26 +126,30 @@ def prepare_process(proc: JobProcess) -> None:
 
 
 class _CallOutcome:
-    """Counts a call exactly once, whichever way it ends."""
+    """Counts a call exactly once, whichever way it ends, on its channel (web or phone)."""
 
     def __init__(self) -> None:
         self._metrics = get_metrics()
         self._ended = False
-        self._metrics.sessions.labels(outcome="started").inc()
+        self._channel = "web"
         self._metrics.active_sessions.inc()
+
+    def start(self, channel: str) -> None:
+        self._channel = channel
+        self._metrics.sessions.labels(outcome="started", channel=channel).inc()
 
     def end(self, outcome: str) -> None:
         if self._ended:
             return
         self._ended = True
-        self._metrics.sessions.labels(outcome=outcome).inc()
+        self._metrics.sessions.labels(outcome=outcome, channel=self._channel).inc()
         self._metrics.active_sessions.dec()
 
 
 async def entrypoint(ctx: JobContext) -> None:
     settings = get_settings()
     resources = ProcessResources.of(ctx.proc)
-    clinic_id = clinic_id_from_metadata(ctx.job.metadata, settings.default_clinic_id)
+    named_clinic = clinic_id_from_metadata(ctx.job.metadata, None)
     outcome = _CallOutcome()
 
     async def on_shutdown(reason: str) -> None:
@@ -148,6 +157,13 @@ async def entrypoint(ctx: JobContext) -> None:
 
     ctx.add_shutdown_callback(on_shutdown)
     try:
+        await ctx.connect()
+        caller = phone_caller(await ctx.wait_for_participant())
+        outcome.start("phone" if caller else "web")
+        clinic_id = named_clinic or (
+            await _clinic_for_dialled(resources, caller) if caller else None
+        )
+        clinic_id = clinic_id or settings.default_clinic_id
         profile: ClinicProfile | None
         try:
             profile = await resources.profiles.get(clinic_id)
@@ -158,6 +174,7 @@ async def entrypoint(ctx: JobContext) -> None:
             )
             profile = None
         resumed = resumed_from_metadata(ctx.job.metadata)
+        line = PhoneLineControl(caller, _cold_transfer(ctx, caller)) if caller else None
         agent: Receptionist | FallbackReceptionist = (
             Receptionist(
                 profile=profile,
@@ -165,6 +182,7 @@ async def entrypoint(ctx: JobContext) -> None:
                 resumed=resumed,
                 tool_deadline_seconds=settings.tool_deadline_seconds,
                 filler_delay_seconds=settings.tool_filler_delay_seconds,
+                phone=line,
             )
             if profile is not None
             else FallbackReceptionist(
@@ -174,7 +192,10 @@ async def entrypoint(ctx: JobContext) -> None:
                 filler_delay_seconds=settings.tool_filler_delay_seconds,
             )
         )
-        session = build_session(settings, build_pipeline(settings, voice_activity=resources.vad))
+        on_phone = caller is not None
+        session = build_session(
+            settings, build_pipeline(settings, voice_activity=resources.vad, phone=on_phone)
+        )
         CallTelemetry(get_metrics(), providers=PROVIDERS, clinic_id=clinic_id).attach(session)
         SilenceWatcher(
             session,
@@ -188,17 +209,63 @@ async def entrypoint(ctx: JobContext) -> None:
             ctx.shutdown(reason=event.reason.value)
 
         session.on("close", on_close)
-        await ctx.connect()
-        if isinstance(agent, Receptionist) and resumed:
-            agent.caller_phone = caller_phone_in(ctx.room)
-        await session.start(agent=agent, room=ctx.room, room_options=room_options(settings))
+        await session.start(
+            agent=agent, room=ctx.room, room_options=room_options(settings, phone=on_phone)
+        )
+        if caller is not None:
+            _listen_to_keypad(ctx.room, session, caller)
         logger.info(
             "call started",
-            extra={"clinic_id": clinic_id, "fallback": profile is None, "resumed": resumed},
+            extra={
+                "clinic_id": clinic_id,
+                "fallback": profile is None,
+                "resumed": resumed,
+                "channel": "phone" if caller else "web",
+            },
         )
     except Exception:
         outcome.end("failed")
         raise
+
+
+async def _clinic_for_dialled(resources: ProcessResources, caller: PhoneCaller) -> str | None:
+    """A dispatch without a clinic: the clinic whose phone line received the call."""
+    try:
+        clinic_ids = await resources.scheduling.list_clinic_ids()
+        profiles = [await resources.profiles.get(clinic_id) for clinic_id in clinic_ids]
+    except SchedulingError as exc:
+        logger.warning("could not map the dialled number", extra={"error": type(exc).__name__})
+        return None
+    return clinic_for_dialled(caller.dialled, profiles)
+
+
+def _cold_transfer(ctx: JobContext, caller: PhoneCaller) -> Callable[[str], Awaitable[None]]:
+    async def transfer(number: str) -> None:
+        await ctx.api.sip.transfer_sip_participant(
+            TransferSIPParticipantRequest(
+                room_name=ctx.room.name,
+                participant_identity=caller.identity,
+                transfer_to=f"tel:{number}",
+            )
+        )
+
+    return transfer
+
+
+def _listen_to_keypad(room: rtc.Room, session: AgentSession[None], caller: PhoneCaller) -> None:
+    """Key presses (DTMF) reach the model as the caller's words; 0 asks for the front desk."""
+
+    def on_entry(entry: str) -> None:
+        session.interrupt()
+        session.generate_reply(user_input=keypad_text(entry))
+
+    keypad = Keypad(on_entry)
+
+    def on_dtmf(event: rtc.SipDTMF) -> None:
+        if event.participant is None or event.participant.identity == caller.identity:
+            keypad.press(event.digit)
+
+    room.on("sip_dtmf_received", on_dtmf)
 
 
 async def _reap_forever(directory: str) -> None:
