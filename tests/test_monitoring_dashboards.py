@@ -76,6 +76,9 @@ ZERO_AFTER_A_CLEAN_CALL = {
     "calls-and-workers / Bookings / Scheduling API bookings per minute by outcome / callback "
     "requests": "the caller books, so asks for no callback",
     "voice-latency / Tools / Tool error ratio / A": "no tool call fails",
+    "calls-and-workers / Calls / Phone transfers to the front desk per minute by outcome / A": (
+        "the booking call is a web call that asks for no person"
+    ),
 }
 # Series selectors of the chart's alerts that select nothing after a clean booking call,
 # and why.
