@@ -45,7 +45,11 @@ def _bookings(call_stack: Any, clinic: str, phone: str) -> list[dict[str, Any]]:
     return found
 
 
-@pytest.mark.parametrize("name", catalog.names())
+# phone-line scenarios run in test_e2e_phone_calls.py, with their own checks
+WEB_SCENARIOS = [name for name in catalog.names() if catalog.load(name).channel == "web"]
+
+
+@pytest.mark.parametrize("name", WEB_SCENARIOS)
 async def test_call_scenario_through_the_real_stack(
     name: str, call_stack: Any, scenario_runner: ScenarioRunner
 ) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pytest
 from call_sim.telephone import (
     PhoneCall,
     band_limit,
@@ -69,3 +70,23 @@ def test_the_token_is_a_sip_participant_dispatched_like_the_clinic_rule() -> Non
     [dispatch] = claims.room_config.agents
     assert dispatch.agent_name == "bright-smile-receptionist"
     assert dispatch.metadata == '{"clinic_id":"bright-smile"}'
+
+
+def test_keypad_turns_need_a_phone_and_have_no_stt_line() -> None:
+    from call_sim.scenario import CallScenarioError, parse_scenario_text
+    from provider_sim.scenario import parse_scenario
+
+    text = """
+name: keys
+channel: {channel}
+turns:
+  - caller: "Hello"
+  - caller: "(types 5125550166)"
+    keypad: "5125550166#"
+  - caller: "Goodbye"
+"""
+    with pytest.raises(CallScenarioError, match="keypad turns need"):
+        parse_scenario_text(text.format(channel="web"))
+    scenario = parse_scenario_text(text.format(channel="phone"))
+    script = parse_scenario(scenario.provider_script_yaml())
+    assert script.caller_lines == ["Hello", "Goodbye"]  # the keys never reach the STT

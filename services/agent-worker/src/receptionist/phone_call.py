@@ -74,8 +74,8 @@ def keypad_text(entry: str) -> str:
     if entry == FRONT_DESK_KEY:
         return "(Keypad: the caller pressed 0 for the front desk.)"
     return (
-        f"(Keypad: the caller typed {entry}. Use these digits as the phone number or date "
-        "of birth you asked for.)"
+        f"(Keypad: the caller typed the number {entry}. Use these digits as the phone number "
+        "or date of birth you asked for.)"
     )
 
 

@@ -14,6 +14,8 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import numpy as np
+
 from call_sim.caller import Caller, CallerTiming, PlannedTurn
 from call_sim.clients import ProviderSim, SchedulingApi, scrape
 from call_sim.config import Settings
@@ -33,7 +35,10 @@ from call_sim.telephone import PhoneCall, phone_caller_token, telephone_channel
 from call_sim.voice import CallerVoice, Pcm
 from call_sim.worker_metrics import BOOKINGS_COUNTER, counts_by, diff, parse
 
-SETTLE_SECONDS = 0.5  # the job process writes its last observations as the call ends
+SETTLE_SECONDS = 0.5
+NO_SPEECH: Pcm = np.zeros(
+    0, dtype=np.int16
+)  # the job process writes its last observations as the call ends
 
 
 def caller_timing(settings: Settings) -> CallerTiming:
@@ -126,8 +131,11 @@ class ScenarioRunner:
         planned = [
             PlannedTurn(
                 turn.caller,
-                await asyncio.to_thread(self._speak, turn.caller, phone=on_phone),
+                NO_SPEECH
+                if turn.keypad
+                else await asyncio.to_thread(self._speak, turn.caller, phone=on_phone),
                 turn.pause_seconds,
+                keypad=turn.keypad or "",
             )
             for turn in scenario.turns
         ]

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 PartOfDay = Literal["morning", "afternoon", "evening"]
 BookingStatus = Literal["confirmed", "cancelled", "rescheduled"]
@@ -73,6 +73,9 @@ class BeforeTurn(_Strict):
 
 class CallerTurn(_Strict):
     caller: str = Field(min_length=1)
+    # keys pressed instead of speaking (a phone caller's DTMF); `caller` then only
+    # describes the turn in reports
+    keypad: str | None = Field(default=None, pattern=r"^[0-9*#]{1,32}$")
     model: list[dict[str, Any]] = Field(default_factory=list)
     pause_seconds: float | None = Field(default=None, ge=0, le=30)
     before: BeforeTurn = BeforeTurn()
@@ -133,6 +136,12 @@ class CallScenario(_Strict):
     expect: Expectations = Expectations()
     talk_to_it: str = ""
 
+    @model_validator(mode="after")
+    def _keys_need_a_phone(self) -> CallScenario:
+        if self.channel != "phone" and any(turn.keypad for turn in self.turns):
+            raise ValueError("keypad turns need `channel: phone` (a browser has no keypad)")
+        return self
+
     @field_validator("setup_bookings", mode="before")
     @classmethod
     def _setup_holds_bookings(cls, value: Any) -> Any:
@@ -146,7 +155,11 @@ class CallScenario(_Strict):
             "name": self.name,
             "description": self.description,
             "greeting": self.greeting,
-            "turns": [{"caller": turn.caller, "model": turn.model} for turn in self.turns],
+            "turns": [
+                {"caller": turn.caller, "model": turn.model}
+                | ({"keypad": True} if turn.keypad else {})
+                for turn in self.turns
+            ],
         }
         if self.fallback_reply is not None:
             script["fallback_reply"] = self.fallback_reply

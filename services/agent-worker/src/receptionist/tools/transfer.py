@@ -3,6 +3,7 @@ desk, only on a phone line, with a front-desk number, inside its transfer hours.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from livekit.agents import RunContext, ToolError, function_tool
@@ -14,6 +15,9 @@ from .desk import ClinicDesk
 
 logger = logging.getLogger(__name__)
 
+# the REFER is answered when the front desk's phone is reached, or refused; past this the
+# caller has waited long enough and gets the callback path
+TRANSFER_TIMEOUT_SECONDS = 20.0
 CALLBACK_INSTEAD = (
     "Tell the caller plainly, then offer a callback: take their name (and their number, or "
     "confirm the caller ID) and the reason, and call request_callback."
@@ -40,7 +44,8 @@ class TransferTools(ClinicDesk):
         assert number is not None
         await context.wait_for_playout()  # the caller hears "putting you through" first
         try:
-            await self.phone.transfer(number)
+            async with asyncio.timeout(TRANSFER_TIMEOUT_SECONDS):
+                await self.phone.transfer(number)
         except Exception as exc:  # any refusal: no SIP service, busy line, bad number...
             logger.warning("front-desk transfer failed", extra={"error": type(exc).__name__})
             get_metrics().transfers.labels(outcome="failed").inc()
