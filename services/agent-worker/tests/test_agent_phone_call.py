@@ -41,6 +41,13 @@ class Line:
         return PhoneLineControl(CALLER, self.transfer)
 
 
+def greeting_of(call: Any) -> str:
+    call.greeting.expect.skip_next_event_if(type="agent_handoff")
+    return str(
+        call.greeting.expect.next_event().is_message(role="assistant").event().item.text_content
+    )
+
+
 def transfers(outcome: str) -> float:
     return REGISTRY.get_sample_value("receptionist_transfers_total", {"outcome": outcome}) or 0.0
 
@@ -83,6 +90,7 @@ async def test_caller_id_is_offered_as_the_number_but_not_as_identity(
         scheduling_client, phone=Line().control(), clock=lambda: MONDAY_10AM
     )
     instructions = call.agent.instructions
+    assert "press 0 at any time for the front desk" in greeting_of(call)
 
     assert "Is 5 1 2, 5 5 5, 0 1 9 9 the best number for you?" in instructions
     assert "never proof of who they are" in instructions
@@ -91,6 +99,7 @@ async def test_caller_id_is_offered_as_the_number_but_not_as_identity(
 
 async def test_a_web_caller_gets_no_phone_notes(call: Any) -> None:
     assert "On the phone line" not in call.agent.instructions
+    assert "press 0" not in greeting_of(call)
 
 
 @pytest.mark.parametrize(

@@ -83,7 +83,7 @@ class Receptionist(AvailabilityTools, AppointmentTools, PeopleTools, TransferToo
             booked = await self._booked_for_caller()
             self.session.say(prompts.resumed_greeting(self.profile, booked))
         else:
-            self.session.say(prompts.greeting(self.profile))
+            self.session.say(prompts.greeting(self.profile, on_phone=self.phone is not None))
 
     async def _booked_for_caller(self) -> list[str] | None:
         """What the book holds for the caller's number, said naturally: read from the

@@ -15,10 +15,17 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 EMERGENCY_NUMBERS = {"US": "911", "CA": "911"}
 
 
-def greeting(profile: ClinicProfile) -> str:
-    """What the caller hears first (spoken verbatim, so it never waits on the LLM)."""
+def greeting(profile: ClinicProfile, *, on_phone: bool = False) -> str:
+    """What the caller hears first (spoken verbatim, so it never waits on the LLM). A phone
+    caller of a clinic with a front desk also hears how to reach it."""
+    front_desk = (
+        " You can press 0 at any time for the front desk."
+        if on_phone and profile.phone_line is not None and profile.phone_line.front_desk_number
+        else ""
+    )
     return (
-        f"Thank you for calling {profile.name}! This is the front desk. How can I help you today?"
+        f"Thank you for calling {profile.name}! This is the front desk.{front_desk} How can I "
+        "help you today?"
     )
 
 
