@@ -36,6 +36,7 @@ SETTINGS_MODULES = (
     ("scheduling-api dispatch", "scheduling_api.dispatch.config"),
     ("token-service", "token_service.config"),
     ("agent-worker", "receptionist.config"),
+    ("agent-worker-sip", "sip_provisioning.config"),
     ("provider-sim", "provider_sim.config"),
     ("call-sim", "call_sim.config"),
 )

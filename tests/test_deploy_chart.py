@@ -114,6 +114,14 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "redis": {"auth": {"existingSecret": "redis-creds"}},
     },
     "created-secrets": CREATED_SECRETS,
+    "phone-lines": {
+        "sip": {
+            "enabled": True,
+            "allowedAddresses": ["203.0.113.0/24", "198.51.100.7"],
+            "authSecret": "carrier-sip",
+        },
+        "secrets": {"livekit": {"existingSecret": "lk-creds"}},
+    },
     "created-external-redis": {
         "redis": {"enabled": False},
         "externalRedis": {"create": True, "url": FAKE["redis_url"]},
@@ -238,6 +246,41 @@ def test_values_schema_rejects_typos_and_bad_values() -> None:
     assert "apiSecret" in short_secret.stderr
     no_fsync = run_helm("template", RELEASE, str(CHART), "--set", "redis.appendfsync=no")
     assert no_fsync.returncode != 0
+
+
+def test_phone_lines_are_provisioned_by_a_hook_job_only_when_enabled(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    assert not of_kind(rendered["defaults"], "Job")
+    job = named(rendered["phone-lines"], "Job", component("sip-sync"))
+    hooks = job["metadata"]["annotations"]["helm.sh/hook"]
+    assert set(hooks.split(",")) == {"post-install", "post-upgrade"}
+    [container] = job["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["agent-worker-sip"]
+    assert container["args"] == ["sync", "--prune"]
+    env = {entry["name"]: entry for entry in container["env"]}
+    assert env["SIP_ALLOWED_ADDRESSES"]["value"] == "203.0.113.0/24,198.51.100.7"
+    secret_of = {
+        name: entry["valueFrom"]["secretKeyRef"]["name"]
+        for name, entry in env.items()
+        if "valueFrom" in entry
+    }
+    assert secret_of["LIVEKIT_API_KEY"] == secret_of["LIVEKIT_API_SECRET"] == "lk-creds"
+    assert secret_of["SIP_AUTH_USERNAME"] == secret_of["SIP_AUTH_PASSWORD"] == "carrier-sip"
+    assert env["AGENT_NAME"]["value"] == "bright-smile-receptionist"
+    policy = named(rendered["phone-lines"], "NetworkPolicy", component("scheduling-api"))
+    admitted = {
+        peer["podSelector"]["matchLabels"].get("app.kubernetes.io/component")
+        for peer in peers_selecting(policy)
+        if "namespaceSelector" not in peer
+    }
+    assert "sip-sync" in admitted  # the Job reads the clinics' phone lines from the API
+
+
+def test_chart_refuses_a_trunk_open_to_anyone() -> None:
+    result = run_helm("template", RELEASE, str(CHART), "--set", "sip.enabled=true")
+    assert result.returncode != 0
+    assert "accepts calls from anyone" in result.stderr
 
 
 def test_chart_refuses_a_grace_period_shorter_than_the_drain() -> None:

@@ -30,7 +30,11 @@ AGENT_TIMEOUT_SECONDS = 60.0
 def _calls_started(stack: Any, worker: str) -> float:
     _health, metrics_url = stack.worker_urls(worker)
     samples = parse(httpx.get(metrics_url, timeout=10).text)
-    return samples.get(("receptionist_sessions_total", (("outcome", "started"),)), 0.0)
+    return sum(
+        value
+        for (name, labels), value in samples.items()
+        if name == "receptionist_sessions_total" and ("outcome", "started") in labels
+    )
 
 
 @pytest.mark.parametrize("workers", [1, 2])

@@ -46,7 +46,11 @@ def _bookings(call_stack: Any, clinic: str, phone: str) -> list[dict[str, Any]]:
     return found
 
 
-@pytest.mark.parametrize("name", catalog.names())
+# phone-line scenarios run in test_e2e_phone_calls.py, with their own checks
+WEB_SCENARIOS = [name for name in catalog.names() if catalog.load(name).channel == "web"]
+
+
+@pytest.mark.parametrize("name", WEB_SCENARIOS)
 async def test_call_scenario_through_the_real_stack(
     name: str, call_stack: Any, scenario_runner: ScenarioRunner
 ) -> None:
@@ -116,4 +120,5 @@ async def test_booking_call_with_the_thread_executor_and_fast_providers(
     async with httpx.AsyncClient(timeout=10) as client:
         samples = parse((await client.get(thread_stack.urls.worker_metrics)).text)
     assert histogram(samples, STAGE_HISTOGRAM, {"stage": "end_to_end"}).count > 0
-    assert samples[("receptionist_sessions_total", (("outcome", "started"),))] == 1.0
+    started = ("receptionist_sessions_total", (("channel", "web"), ("outcome", "started")))
+    assert samples[started] == 1.0

@@ -85,6 +85,9 @@ ZERO_AFTER_A_CLEAN_CALL = {
             "Dead letters / dead letters",
         )
     },
+    "calls-and-workers / Calls / Phone transfers to the front desk per minute by outcome / A": (
+        "the booking call is a web call that asks for no person"
+    ),
 }
 # Series selectors of the chart's alerts that select nothing after a clean booking call,
 # and why.

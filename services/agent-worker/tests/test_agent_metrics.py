@@ -37,7 +37,7 @@ CHILD = textwrap.dedent(
     metrics.preinitialise(
         tools=["check_availability"], providers=PROVIDERS, llm_model="gpt-4o-mini"
     )
-    metrics.sessions.labels(outcome="started").inc()
+    metrics.sessions.labels(outcome="started", channel="phone").inc()
     metrics.active_sessions.inc()
     telemetry = CallTelemetry(metrics, providers=PROVIDERS, clinic_id="bright-smile")
     caller = ChatMessage(role="user", content=["hi"],
@@ -97,7 +97,9 @@ def test_one_turn_in_a_child_process_reaches_the_registry(tmp_path: Path) -> Non
     tool = {"tool": "check_availability", "outcome": "ok"}
     assert value("receptionist_tool_latency_seconds_count", tool) == 1
     assert value("receptionist_bookings_total", {"outcome": "created"}) == 1
-    assert value("receptionist_sessions_total", {"outcome": "started"}) == 1
+    assert value("receptionist_sessions_total", {"outcome": "started", "channel": "phone"}) == 1
+    assert value("receptionist_sessions_total", {"outcome": "started", "channel": "web"}) == 0
+    assert value("receptionist_transfers_total", {"outcome": "failed"}) == 0
     assert value("receptionist_active_sessions") == 1
     # pre-initialised series exist at zero
     assert value("receptionist_bookings_total", {"outcome": "conflict"}) == 0
@@ -109,7 +111,8 @@ def test_one_turn_in_a_child_process_reaches_the_registry(tmp_path: Path) -> Non
     assert reap_dead_processes(str(tmp_path))
     registry = collect(tmp_path)
     assert registry.get_sample_value("receptionist_active_sessions") is None
-    assert registry.get_sample_value("receptionist_sessions_total", {"outcome": "started"}) == 1
+    started = {"outcome": "started", "channel": "phone"}
+    assert registry.get_sample_value("receptionist_sessions_total", started) == 1
 
 
 def test_each_turn_is_logged_once_with_its_latencies(caplog) -> None:

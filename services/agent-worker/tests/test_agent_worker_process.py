@@ -48,7 +48,8 @@ def test_worker_serves_health_and_merged_metrics(services, tmp_path: Path) -> No
     expected = [
         'receptionist_stage_latency_seconds_bucket{le="0.8",stage="end_to_end"} 0.0',
         'receptionist_tool_latency_seconds_count{outcome="error",tool="book_appointment"} 0.0',
-        'receptionist_sessions_total{outcome="failed"} 0.0',
+        'receptionist_sessions_total{channel="phone",outcome="failed"} 0.0',
+        'receptionist_transfers_total{outcome="failed"} 0.0',
         'receptionist_bookings_total{outcome="refused_unconfirmed"} 0.0',
         "receptionist_active_sessions 0.0",
         "receptionist_worker_max_calls 4.0",

@@ -180,6 +180,31 @@ def _write(path: Path, document: Any) -> Path:
         (lambda d: d["appointment_types"][0].update(duration_minutes=7), "multiple"),
         (lambda d: d["booking_rules"].update(slot_granularity_minutes=7), "slot_granularity"),
         (lambda d: d.pop("policies"), "policies"),
+        (lambda d: d.update(phone_line={"inbound_numbers": []}), "at least 1"),
+        (lambda d: d.update(phone_line={"inbound_numbers": ["555-0142"]}), "E.164"),
+        (lambda d: d.update(phone_line={"inbound_numbers": [15125550142]}), "quoted"),
+        (
+            lambda d: d.update(phone_line={"inbound_numbers": ["+15125550142"] * 2}),
+            "inbound_numbers must be unique",
+        ),
+        (
+            lambda d: d.update(
+                phone_line={
+                    "inbound_numbers": ["+15125550142"],
+                    "front_desk_number": "+1 512 555 0142",
+                }
+            ),
+            "ring the receptionist again",
+        ),
+        (
+            lambda d: d.update(
+                phone_line={
+                    "inbound_numbers": ["+15125550142"],
+                    "transfer_hours": {"monday": [{"open": "08:00", "close": "12:00"}]},
+                }
+            ),
+            "need a front_desk_number",
+        ),
     ],
 )
 def test_invalid_clinic_configuration_fails_with_the_reason(
@@ -222,6 +247,40 @@ def test_bad_clinic_folders(
     for name, content in files.items():
         _write(tmp_path / name, clinic_document if content == "same" else content)
     with pytest.raises(ClinicConfigError, match=message):
+        load_clinics(tmp_path)
+
+
+def test_phone_line_is_normalised_and_in_the_profile(clinic_document: dict[str, Any]) -> None:
+    clinic_document["phone_line"] = {
+        "inbound_numbers": ["+1 (512) 555-0142"],
+        "front_desk_number": "+1-512-555-0143",
+        "transfer_hours": {"friday": [{"open": "09:00", "close": "12:00"}]},
+    }
+    profile = Clinic.model_validate(clinic_document).profile()
+    assert profile["phone_line"]["inbound_numbers"] == ["+15125550142"]
+    assert profile["phone_line"]["front_desk_number"] == "+15125550143"
+    assert profile["phone_line"]["transfer_hours"]["friday"] == [
+        {"open": "09:00", "close": "12:00"}
+    ]
+    assert profile["phone_line"]["transfer_hours"]["monday"] == []
+
+
+def test_packaged_clinic_answers_its_own_phone() -> None:
+    line = load_clinics(PACKAGED_CLINICS)["bright-smile"].phone_line
+    assert line is not None
+    assert line.inbound_numbers == ["+15125550142"]
+    assert line.front_desk_number == "+15125550143"
+    assert line.transfer_hours.sunday == []
+
+
+def test_an_inbound_number_belongs_to_one_clinic(
+    tmp_path: Path, clinic_document: dict[str, Any]
+) -> None:
+    clinic_document["phone_line"] = {"inbound_numbers": ["+15125550142"]}
+    _write(tmp_path / "a.yaml", clinic_document)
+    clinic_document["clinic_id"] = "second"
+    _write(tmp_path / "b.yaml", clinic_document)
+    with pytest.raises(ClinicConfigError, match=r"b\.yaml: inbound number \+15125550142"):
         load_clinics(tmp_path)
 
 

@@ -27,6 +27,7 @@ from .changes import BookingDetails, ChangeDetails, RescheduleDetails
 from .front_desk import DEFAULT_FILLER_DELAY_SECONDS, DEFAULT_TOOL_DEADLINE_SECONDS, utc_now
 from .ledger import ChangeLedger
 from .phone import normalize_phone
+from .phone_call import PhoneLineControl
 from .references import References
 from .resources import ClinicProfile
 from .scheduling_client import SchedulingClient, SchedulingError
@@ -34,11 +35,12 @@ from .tools.appointments import AppointmentTools
 from .tools.availability import AvailabilityTools
 from .tools.ending import EndingTools
 from .tools.people import PeopleTools
+from .tools.transfer import TransferTools
 
 logger = logging.getLogger(__name__)
 
 
-class Receptionist(AvailabilityTools, AppointmentTools, PeopleTools, EndingTools):
+class Receptionist(AvailabilityTools, AppointmentTools, PeopleTools, TransferTools, EndingTools):
     """One call's receptionist for one clinic."""
 
     def __init__(
@@ -50,11 +52,13 @@ class Receptionist(AvailabilityTools, AppointmentTools, PeopleTools, EndingTools
         tool_deadline_seconds: float = DEFAULT_TOOL_DEADLINE_SECONDS,
         filler_delay_seconds: float = DEFAULT_FILLER_DELAY_SECONDS,
         resumed: bool = False,
+        phone: PhoneLineControl | None = None,
     ) -> None:
         self.profile = profile
         self.resumed = resumed
+        self.phone = phone
         # the caller's number when the call carries it (a phone line's SIP attribute)
-        self.caller_phone: str | None = None
+        self.caller_phone: str | None = phone.caller.number if phone else None
         self.clinic_id = profile.clinic_id
         self.scheduling = scheduling
         self.region = profile.address.country or "US"
@@ -69,6 +73,8 @@ class Receptionist(AvailabilityTools, AppointmentTools, PeopleTools, EndingTools
         instructions = prompts.instructions(profile, self._now())
         if resumed:
             instructions += prompts.RESUMED_CALL_NOTE
+        if phone is not None:
+            instructions += prompts.phone_line_instructions(self.caller_phone)
         super().__init__(instructions=instructions)
 
     async def on_enter(self) -> None:
@@ -76,7 +82,7 @@ class Receptionist(AvailabilityTools, AppointmentTools, PeopleTools, EndingTools
         if self.resumed:
             self.session.say(await self._resumed_greeting())
         else:
-            self.session.say(prompts.greeting(self.profile))
+            self.session.say(prompts.greeting(self.profile, on_phone=self.phone is not None))
 
     async def _resumed_greeting(self) -> str:
         """The apology, with what the book holds for the caller's number: read from the

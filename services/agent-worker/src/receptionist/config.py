@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     """Deepgram's full listen URL."""
     deepgram_model: str = "nova-3"
     """The STT model."""
+    deepgram_phone_model: str = "nova-2-phonecall"
+    """The STT model for callers on a phone line (8 kHz narrowband audio); Deepgram's
+    phone-call model. Set it to `DEEPGRAM_MODEL`'s value to use one model for both."""
     deepgram_language: str = "en-US"
     """The STT language."""
     openai_api_key: SecretStr = Field(default=SecretStr(""), json_schema_extra=REQUIRED)
@@ -123,8 +126,8 @@ class Settings(BaseSettings):
     noise_cancellation: bool = False
     """BVC noise cancellation. It needs LiveKit Cloud."""
     input_auto_gain_control: bool = False
-    """Server-side gain control on the caller's audio. Browsers already do it
-    (`autoGainControl`); turn it on for phone lines. It costs ~8 % of a call's CPU."""
+    """Server-side gain control on web callers' audio. Browsers already do it
+    (`autoGainControl`); phone-line callers always get it. It costs ~8 % of a call's CPU."""
 
     # Turn handling
     turn_detection: Literal["vad", "stt"] = "vad"

@@ -29,6 +29,8 @@ STAGE_BUCKETS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.8, 1, 1.5, 2,
 TOOL_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.8, 1, 2, 3, 5, 10)
 TOOL_OUTCOMES = ("ok", "error")
 SESSION_OUTCOMES = ("started", "completed", "failed")
+CHANNELS = ("web", "phone")
+TRANSFER_OUTCOMES = ("transferred", "failed", "outside_hours", "no_front_desk", "not_on_phone")
 BOOKING_OUTCOMES = (
     "created",
     "conflict",
@@ -68,7 +70,14 @@ class ReceptionistMetrics:
             ["tool", "outcome"],
             buckets=TOOL_BUCKETS,
         )
-        self.sessions = Counter("receptionist_sessions_total", "Calls by outcome", ["outcome"])
+        self.sessions = Counter(
+            "receptionist_sessions_total", "Calls by outcome and channel", ["outcome", "channel"]
+        )
+        self.transfers = Counter(
+            "receptionist_transfers_total",
+            "Requests to reach a person by phone transfer, by outcome",
+            ["outcome"],
+        )
         self.active_sessions = Gauge(
             "receptionist_active_sessions",
             "Calls in progress on this worker",
@@ -116,7 +125,10 @@ class ReceptionistMetrics:
             for outcome in TOOL_OUTCOMES:
                 self.tool_latency.labels(tool=tool, outcome=outcome)
         for outcome in SESSION_OUTCOMES:
-            self.sessions.labels(outcome=outcome)
+            for channel in CHANNELS:
+                self.sessions.labels(outcome=outcome, channel=channel)
+        for outcome in TRANSFER_OUTCOMES:
+            self.transfers.labels(outcome=outcome)
         for outcome in BOOKING_OUTCOMES:
             self.bookings.labels(outcome=outcome)
         for stage in PIPELINE_STAGES:

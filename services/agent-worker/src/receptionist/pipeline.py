@@ -68,10 +68,11 @@ def warm_llm_client() -> None:
         importlib.import_module(module)
 
 
-def build_pipeline(settings: Settings, *, voice_activity: vad.VAD) -> Pipeline:
+def build_pipeline(settings: Settings, *, voice_activity: vad.VAD, phone: bool = False) -> Pipeline:
+    """`phone`: the caller is on a phone line, so the STT gets the narrowband model."""
     return Pipeline(
         stt=deepgram.STT(
-            model=settings.deepgram_model,
+            model=settings.deepgram_phone_model if phone else settings.deepgram_model,
             language=settings.deepgram_language,
             api_key=settings.deepgram_api_key.get_secret_value(),
             base_url=settings.deepgram_base_url,
@@ -127,9 +128,10 @@ def build_session(settings: Settings, pipeline: Pipeline) -> AgentSession[None]:
     )
 
 
-def room_options(settings: Settings) -> RoomOptions:
-    """Room I/O: 16 kHz input, optional noise cancellation and gain control, and the room
-    closes when the call ends."""
+def room_options(settings: Settings, *, phone: bool = False) -> RoomOptions:
+    """Room I/O: 16 kHz input, optional noise cancellation, gain control (always on for a
+    phone line: carriers deliver quiet, uneven levels), and the room is deleted when the
+    call ends, which also hangs up a phone caller's SIP leg."""
     noise_cancellation = None
     if settings.noise_cancellation:
         try:
@@ -144,7 +146,7 @@ def room_options(settings: Settings) -> RoomOptions:
         audio_input=AudioInputOptions(
             sample_rate=INPUT_SAMPLE_RATE,
             noise_cancellation=noise_cancellation,
-            auto_gain_control=settings.input_auto_gain_control,
+            auto_gain_control=settings.input_auto_gain_control or phone,
         ),
         delete_room_on_close=True,
     )

@@ -15,10 +15,17 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 EMERGENCY_NUMBERS = {"US": "911", "CA": "911"}
 
 
-def greeting(profile: ClinicProfile) -> str:
-    """What the caller hears first (spoken verbatim, so it never waits on the LLM)."""
+def greeting(profile: ClinicProfile, *, on_phone: bool = False) -> str:
+    """What the caller hears first (spoken verbatim, so it never waits on the LLM). A phone
+    caller of a clinic with a front desk also hears how to reach it."""
+    front_desk = (
+        " You can press 0 at any time for the front desk."
+        if on_phone and profile.phone_line is not None and profile.phone_line.front_desk_number
+        else ""
+    )
     return (
-        f"Thank you for calling {profile.name}! This is the front desk. How can I help you today?"
+        f"Thank you for calling {profile.name}! This is the front desk.{front_desk} How can I "
+        "help you today?"
     )
 
 
@@ -221,6 +228,27 @@ back politely to how you can help with their dental care.
 
 # Clinic facts
 {clinic_facts(profile, today)}
+"""
+
+
+def phone_line_instructions(caller_number: str | None) -> str:
+    """Added to the instructions when the caller is on a phone line (LiveKit SIP)."""
+    offer_number = (
+        f"- The caller is phoning from {spoken_phone(caller_number)} (caller ID). When you need "
+        f'their phone number, offer it: "Is {spoken_phone(caller_number)} the best number for '
+        'you?" and use it if they say yes. Caller ID is never proof of who they are: finding, '
+        "moving or cancelling an appointment still needs the phone number and full name "
+        "checked with find_appointments.\n"
+        if caller_number
+        else ""
+    )
+    return f"""
+# On the phone line
+{offer_number}- The caller may type a phone number or date of birth on the keypad; you get it \
+as "(Keypad: ...)". Treat it exactly like the same digits spoken.
+- If the caller asks for a person or presses 0, say you are putting them through to the \
+front desk, then call transfer_to_front_desk. If it says a transfer is not possible, tell \
+the caller, and take a callback request instead.
 """
 
 

@@ -6,6 +6,7 @@ Unknown fields are ignored so the API can grow without breaking running workers.
 from __future__ import annotations
 
 from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -59,6 +60,14 @@ class BookingRules(_ApiModel):
     emergency_max_wait_hours: int = 24
 
 
+class PhoneLine(_ApiModel):
+    """The clinic's numbers on LiveKit SIP and where a person takes transfers, when."""
+
+    inbound_numbers: list[str] = Field(default_factory=list)
+    front_desk_number: str | None = None
+    transfer_hours: dict[str, list[OpeningInterval]] = Field(default_factory=dict)
+
+
 class ClinicProfile(_ApiModel):
     clinic_id: str
     name: str
@@ -77,6 +86,11 @@ class ClinicProfile(_ApiModel):
     policies: dict[str, str] = Field(default_factory=dict)
     faq: list[FaqEntry] = Field(default_factory=list)
     booking_rules: BookingRules = Field(default_factory=BookingRules)
+    phone_line: PhoneLine | None = None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     def appointment_type(self, appointment_type_id: str) -> AppointmentType | None:
         return next(

@@ -107,6 +107,10 @@ class SchedulingClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    async def list_clinic_ids(self) -> list[str]:
+        body = await self._request("GET", "/v1/clinics")
+        return [str(entry["clinic_id"]) for entry in body.get("clinics", [])]
+
     async def get_clinic(self, clinic_id: str) -> ClinicProfile:
         body = await self._request("GET", f"/v1/clinics/{clinic_id}")
         return ClinicProfile.model_validate(body)

@@ -13,14 +13,23 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 from livekit import rtc
-from livekit.agents import AgentServer, JobContext, JobExecutorType, JobProcess, utils, vad
+from livekit.agents import (
+    AgentServer,
+    AgentSession,
+    JobContext,
+    JobExecutorType,
+    JobProcess,
+    utils,
+    vad,
+)
 from livekit.agents.telemetry import metrics as framework_metrics
 from livekit.agents.voice.events import CloseEvent
+from livekit.protocol.sip import TransferSIPParticipantRequest
 
 from . import prompts, tool_schemas
 from .agent import FallbackReceptionist, Receptionist
@@ -35,6 +44,14 @@ from .heartbeat import HeartbeatSender, calls_of, new_worker_id
 from .logs import install_redaction
 from .metrics import get_metrics, reap_dead_processes
 from .phone import normalize_phone
+from .phone_call import (
+    Keypad,
+    PhoneCaller,
+    PhoneLineControl,
+    clinic_for_dialled,
+    keypad_text,
+    phone_caller,
+)
 from .pipeline import (
     PROVIDERS,
     build_pipeline,
@@ -61,7 +78,7 @@ CALLER_WAIT_SECONDS = 5.0
 _background_tasks: set[asyncio.Task[None]] = set()
 
 
-def clinic_id_from_metadata(metadata: str, default: str) -> str:
+def clinic_id_from_metadata(metadata: str, default: str | None) -> str | None:
     """The clinic named in the dispatch metadata (`{"clinic_id": "..."}`), else `default`."""
     try:
         parsed = json.loads(metadata) if metadata.strip() else {}
@@ -157,15 +174,14 @@ def another_receptionist_came_first(room: rtc.Room) -> bool:
     )
 
 
-async def _caller_arrives(ctx: JobContext) -> bool:
-    """The caller is in the room already (they always join first), or joins very soon."""
+async def _arriving_caller(ctx: JobContext) -> rtc.RemoteParticipant | None:
+    """The caller, in the room already (they always join first) or joining very soon."""
     try:
-        await asyncio.wait_for(
+        return await asyncio.wait_for(
             ctx.wait_for_participant(kind=list(CALLER_KINDS)), CALLER_WAIT_SECONDS
         )
     except TimeoutError:
-        return False
-    return True
+        return None
 
 
 @dataclass(frozen=True)
@@ -214,30 +230,36 @@ def prepare_process(proc: JobProcess) -> None:
 
 
 class _CallOutcome:
-    """Counts a call exactly once, whichever way it ends."""
+    """Counts a call exactly once, whichever way it ends, on its channel (web or phone)."""
 
     def __init__(self) -> None:
         self._metrics = get_metrics()
         self._ended = False
-        self._metrics.sessions.labels(outcome="started").inc()
+        self._channel = "web"
         self._metrics.active_sessions.inc()
+
+    def start(self, channel: str) -> None:
+        self._channel = channel
+        self._metrics.sessions.labels(outcome="started", channel=channel).inc()
 
     def end(self, outcome: str) -> None:
         if self._ended:
             return
         self._ended = True
-        self._metrics.sessions.labels(outcome=outcome).inc()
+        self._metrics.sessions.labels(outcome=outcome, channel=self._channel).inc()
         self._metrics.active_sessions.dec()
 
 
 async def entrypoint(ctx: JobContext) -> None:
     settings = get_settings()
     resources = ProcessResources.of(ctx.proc)
-    clinic_id = clinic_id_from_metadata(ctx.job.metadata, settings.default_clinic_id)
+    named_clinic = clinic_id_from_metadata(ctx.job.metadata, None)
+    resumed = resumed_from_metadata(ctx.job.metadata)
     call_outcome = _CallOutcome()
     ledger = CallLedger(started_at=utc_now())
     scheduling = CallScheduling(resources.scheduling, ledger)
-    telemetry = CallTelemetry(get_metrics(), providers=PROVIDERS, clinic_id=clinic_id)
+    telemetry: CallTelemetry | None = None
+    clinic_id = named_clinic or settings.default_clinic_id
     # set when this job stands down (another receptionist has the call, or no caller came):
     # the call's record is the other job's to file, or there was no call
     stood_down = False
@@ -250,11 +272,31 @@ async def entrypoint(ctx: JobContext) -> None:
                 ledger,
                 clinic_id=clinic_id,
                 call_id=ctx.job.room.sid,
-                turn_seconds=telemetry.end_to_end_seconds,
+                turn_seconds=telemetry.end_to_end_seconds if telemetry else [],
             )
 
     ctx.add_shutdown_callback(on_shutdown)
     try:
+        await ctx.connect()
+        # a resumed call may still hold the lost receptionist: it never counts as first
+        if not resumed and another_receptionist_came_first(ctx.room):
+            logger.info("another receptionist already has this call; leaving it to them")
+            stood_down = True
+            ctx.shutdown(reason="duplicate dispatch")
+            return
+        participant = await _arriving_caller(ctx)
+        if participant is None:
+            # a job that started after the call ended re-creates the room by joining it
+            logger.info("no caller in the room: the call ended before this receptionist came")
+            stood_down = True
+            ctx.shutdown(reason="no caller")
+            return
+        caller = phone_caller(participant)
+        call_outcome.start("phone" if caller else "web")
+        note_channel(ledger, ctx.room)
+        if named_clinic is None and caller is not None:
+            clinic_id = await _clinic_for_dialled(resources, caller) or clinic_id
+        telemetry = CallTelemetry(get_metrics(), providers=PROVIDERS, clinic_id=clinic_id)
         profile: ClinicProfile | None
         try:
             profile = await resources.profiles.get(clinic_id)
@@ -265,7 +307,7 @@ async def entrypoint(ctx: JobContext) -> None:
             )
             profile = None
             ledger.system_failure()
-        resumed = resumed_from_metadata(ctx.job.metadata)
+        line = PhoneLineControl(caller, _cold_transfer(ctx, caller)) if caller else None
         agent: Receptionist | FallbackReceptionist = (
             Receptionist(
                 profile=profile,
@@ -273,6 +315,7 @@ async def entrypoint(ctx: JobContext) -> None:
                 resumed=resumed,
                 tool_deadline_seconds=settings.tool_deadline_seconds,
                 filler_delay_seconds=settings.tool_filler_delay_seconds,
+                phone=line,
             )
             if profile is not None
             else FallbackReceptionist(
@@ -283,7 +326,10 @@ async def entrypoint(ctx: JobContext) -> None:
             )
         )
         agent.call_ledger = ledger
-        session = build_session(settings, build_pipeline(settings, voice_activity=resources.vad))
+        on_phone = caller is not None
+        session = build_session(
+            settings, build_pipeline(settings, voice_activity=resources.vad, phone=on_phone)
+        )
         telemetry.attach(session)
         CallRecorder(ledger).attach(session)
         SilenceWatcher(
@@ -298,32 +344,66 @@ async def entrypoint(ctx: JobContext) -> None:
             ctx.shutdown(reason=event.reason.value)
 
         session.on("close", on_close)
-        await ctx.connect()
-        note_channel(ledger, ctx.room)
-        ctx.room.on("participant_connected", lambda _: note_channel(ledger, ctx.room))
-        # a resumed call may still hold the lost receptionist: it never counts as first
-        if not resumed and another_receptionist_came_first(ctx.room):
-            logger.info("another receptionist already has this call; leaving it to them")
-            stood_down = True
-            ctx.shutdown(reason="duplicate dispatch")
-            return
-        if not await _caller_arrives(ctx):
-            # a job that started after the call ended re-creates the room by joining it
-            logger.info("no caller in the room: the call ended before this receptionist came")
-            stood_down = True
-            ctx.shutdown(reason="no caller")
-            return
         if isinstance(agent, Receptionist) and resumed:
             agent.caller_phone = caller_phone_in(ctx.room)
-        await session.start(agent=agent, room=ctx.room, room_options=room_options(settings))
+        await session.start(
+            agent=agent, room=ctx.room, room_options=room_options(settings, phone=on_phone)
+        )
+        if caller is not None:
+            _listen_to_keypad(ctx.room, session, caller)
         logger.info(
             "call started",
-            extra={"clinic_id": clinic_id, "fallback": profile is None, "resumed": resumed},
+            extra={
+                "clinic_id": clinic_id,
+                "fallback": profile is None,
+                "resumed": resumed,
+                "channel": "phone" if caller else "web",
+            },
         )
     except Exception:
         call_outcome.end("failed")
         ledger.system_failure()
         raise
+
+
+async def _clinic_for_dialled(resources: ProcessResources, caller: PhoneCaller) -> str | None:
+    """A dispatch without a clinic: the clinic whose phone line received the call."""
+    try:
+        clinic_ids = await resources.scheduling.list_clinic_ids()
+        profiles = [await resources.profiles.get(clinic_id) for clinic_id in clinic_ids]
+    except SchedulingError as exc:
+        logger.warning("could not map the dialled number", extra={"error": type(exc).__name__})
+        return None
+    return clinic_for_dialled(caller.dialled, profiles)
+
+
+def _cold_transfer(ctx: JobContext, caller: PhoneCaller) -> Callable[[str], Awaitable[None]]:
+    async def transfer(number: str) -> None:
+        await ctx.api.sip.transfer_sip_participant(
+            TransferSIPParticipantRequest(
+                room_name=ctx.room.name,
+                participant_identity=caller.identity,
+                transfer_to=f"tel:{number}",
+            )
+        )
+
+    return transfer
+
+
+def _listen_to_keypad(room: rtc.Room, session: AgentSession[None], caller: PhoneCaller) -> None:
+    """Key presses (DTMF) reach the model as the caller's words; 0 asks for the front desk."""
+
+    def on_entry(entry: str) -> None:
+        session.interrupt()
+        session.generate_reply(user_input=keypad_text(entry))
+
+    keypad = Keypad(on_entry)
+
+    def on_dtmf(event: rtc.SipDTMF) -> None:
+        if event.participant is None or event.participant.identity == caller.identity:
+            keypad.press(event.digit)
+
+    room.on("sip_dtmf_received", on_dtmf)
 
 
 async def _reap_forever(directory: str) -> None:

@@ -90,6 +90,9 @@ class CallerTurn(BaseModel):
 
     caller: str = Field(min_length=1)
     model: list[ModelResponse] = Field(default_factory=list)
+    # the caller presses keys instead of speaking (DTMF reaches the model as a user turn,
+    # not through the STT), so this turn has no line for the scripted STT
+    keypad: bool = False
 
     _wrap_single = field_validator("model", mode="before")(_as_list)
 
@@ -109,7 +112,7 @@ class Scenario(BaseModel):
 
     @property
     def caller_lines(self) -> list[str]:
-        return [turn.caller for turn in self.turns]
+        return [turn.caller for turn in self.turns if not turn.keypad]
 
 
 def parse_scenario(text: str, *, source: str = "scenario") -> Scenario:

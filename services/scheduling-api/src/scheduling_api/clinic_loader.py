@@ -29,6 +29,7 @@ def load_clinics(path: Path) -> dict[str, Clinic]:
     else:
         raise ClinicConfigError(f"CLINICS_CONFIG {path} is neither a file nor a folder")
     clinics: dict[str, Clinic] = {}
+    clinic_by_number: dict[str, str] = {}
     for file in files:
         clinic = load_clinic_file(file)
         if clinic.clinic_id in clinics:
@@ -36,6 +37,14 @@ def load_clinics(path: Path) -> dict[str, Clinic]:
                 f"{file}: clinic_id {clinic.clinic_id!r} is already defined by another file"
             )
         clinics[clinic.clinic_id] = clinic
+        # a dialed number must lead to one clinic, or calls would reach the wrong one
+        for number in clinic.phone_line.inbound_numbers if clinic.phone_line else []:
+            if number in clinic_by_number:
+                raise ClinicConfigError(
+                    f"{file}: inbound number {number} already belongs to clinic "
+                    f"{clinic_by_number[number]!r}"
+                )
+            clinic_by_number[number] = clinic.clinic_id
     return clinics
 
 

@@ -53,6 +53,8 @@ ROOM_SID_TIMEOUT_SECONDS = 10.0
 NO_RECEPTIONIST = "no receptionist joined"
 MAX_REPLY_SECONDS = 90.0
 _MIC_QUEUE_MS = 100
+DTMF_CODES = {**{str(n): n for n in range(10)}, "*": 10, "#": 11}
+DTMF_GAP_SECONDS = 0.15
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class PlannedTurn:
     text: str
     audio: Pcm
     pause_seconds: float | None = None
+    keypad: str = ""  # DTMF digits pressed after the speech (a phone caller)
 
 
 @dataclass
@@ -229,7 +232,10 @@ class Caller:
         timing: CallerTiming,
         *,
         identity: str | None = None,
+        token_source: Callable[[], Awaitable[tuple[str, str, str]]] | None = None,
     ) -> None:
+        """`token_source` replaces the token service: it returns (server url, token, room)."""
+        self._token_source = token_source
         self._token_url = token_service_url.rstrip("/") + "/v1/token"
         self._clinic_id = clinic_id
         self._timing = timing
@@ -342,7 +348,7 @@ class Caller:
     ) -> CallRecord:
         """Run the whole call. `turn_gate` lets a benchmark hold every caller at a barrier."""
         record = self._record
-        server_url, token, record.room_name = await self._token()
+        server_url, token, record.room_name = await (self._token_source or self._token)()
         self._wire()
         microphone = _Microphone(self._timing.speech_threshold_dbfs)
         try:
@@ -403,7 +409,9 @@ class Caller:
             if before_turn is not None:
                 await before_turn(index)
             started = time.monotonic()
-            stopped = await microphone.say(turn.audio)
+            stopped = await microphone.say(turn.audio) if turn.audio.size else started
+            if turn.keypad:
+                stopped = await self._press(turn.keypad)
             result = TurnResult(
                 index=index,
                 text=turn.text,
@@ -420,6 +428,15 @@ class Caller:
                 )
                 return
             result.agent_finished_at = await self._wait_until_agent_finished()
+
+    async def _press(self, digits: str) -> float:
+        """Press keys like a phone caller (RFC 4733 DTMF through LiveKit); returns when the
+        last one was sent."""
+        for position, digit in enumerate(digits):
+            if position:
+                await asyncio.sleep(DTMF_GAP_SECONDS)
+            await self._room.local_participant.publish_dtmf(code=DTMF_CODES[digit], digit=digit)
+        return time.monotonic()
 
     async def _wait_for_onset(self, after: float) -> float | None:
         deadline = after + self._timing.turn_timeout_seconds

@@ -77,9 +77,17 @@ async def _run_all(
     return reports
 
 
-def command_run(settings: Settings, names: str, report_path: Path | None, console: Console) -> int:
+def command_run(
+    settings: Settings,
+    names: str,
+    report_path: Path | None,
+    console: Console,
+    channel: str | None = None,
+) -> int:
     chosen = catalog.names() if names == "all" else [names]
     scenarios = [catalog.load(name) for name in chosen]
+    if channel is not None:
+        scenarios = [scenario.model_copy(update={"channel": channel}) for scenario in scenarios]
     stack = Stack(
         settings, console, StackOptions(scenario_yaml=scenarios[0].provider_script_yaml())
     )
@@ -259,6 +267,12 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="start the stack, run a scenario (or 'all'), stop")
     run.add_argument("scenario", help="a packaged scenario name, a YAML file, or 'all'")
     run.add_argument("--report", type=Path, help="write the JSON report to this file")
+    run.add_argument(
+        "--channel",
+        choices=("web", "phone"),
+        help="call as a browser or as a phone caller (SIP participant, 8 kHz μ-law line); "
+        "default: each scenario's own",
+    )
     commands.add_parser("demo", help="the booking call with transcript and latency table")
     dev = commands.add_parser("dev", help="leave the stack running for a browser call")
     dev.add_argument("--scenario", default="booking", help="the model script provider-sim plays")
@@ -294,7 +308,7 @@ def run() -> None:
     console = Console()
     try:
         if args.command == "run":
-            code = command_run(settings, args.scenario, args.report, console)
+            code = command_run(settings, args.scenario, args.report, console, args.channel)
         elif args.command == "demo":
             code = command_demo(settings, console)
         elif args.command == "dev":

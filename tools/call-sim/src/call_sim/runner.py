@@ -12,7 +12,10 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+import numpy as np
 
 from call_sim.caller import Caller, CallerTiming, PlannedTurn
 from call_sim.clients import ProviderSim, SchedulingApi, scrape
@@ -29,13 +32,15 @@ from call_sim.report import analyse_turns, build_report, latency_rows, spoken_by
 from call_sim.scenario import CallScenario
 from call_sim.session_events import read_agent_record
 from call_sim.stack import Stack
-from call_sim.voice import CallerVoice
+from call_sim.telephone import PhoneCall, phone_caller_token, telephone_channel
+from call_sim.voice import CallerVoice, Pcm
 from call_sim.worker_metrics import BOOKINGS_COUNTER, counts_by, diff, parse
 
 SETTLE_SECONDS = 0.5  # the job process writes its last observations as the call ends
 # the worker stores the record after the call and its summary, retrying while the API is
 # down (scheduling-api-down restarts it after the call): its retries span about 30 s
 CALL_RECORD_WAIT_SECONDS = 60.0
+NO_SPEECH: Pcm = np.zeros(0, dtype=np.int16)
 
 
 def caller_timing(settings: Settings) -> CallerTiming:
@@ -90,6 +95,27 @@ class ScenarioRunner:
             ProviderSim(stack.urls.provider_sim) if stack.urls.provider_sim is not None else None
         )
 
+    def _speak(self, text: str, *, phone: bool) -> Pcm:
+        audio = self.voice.speak(text)
+        return telephone_channel(audio) if phone else audio
+
+    def _phone_token(self, scenario: CallScenario) -> Callable[[], Awaitable[tuple[str, str, str]]]:
+        """The caller joins as LiveKit SIP would put a call in the room (see telephone.py)."""
+
+        async def token() -> tuple[str, str, str]:
+            room = f"call-{scenario.clinic}-{secrets.token_hex(6)}"
+            jwt = phone_caller_token(
+                self.stack.livekit_api_key,
+                self.stack.livekit_secret,
+                room_name=room,
+                call=PhoneCall(scenario.phone.caller_number, scenario.phone.dialled_number),
+                agent_name=self.stack.agent_name,
+                clinic_id=scenario.clinic if scenario.phone.dispatch_clinic else None,
+            )
+            return self.stack.urls.livekit_ws, jwt, room
+
+        return token
+
     async def run(self, scenario: CallScenario) -> dict[str, Any]:
         console = self.console
         run_id = secrets.token_hex(4)
@@ -104,11 +130,15 @@ class ScenarioRunner:
         ]
         if seeded:
             console.step("setup", f"{len(seeded)} booking(s) made through the scheduling API")
+        on_phone = scenario.channel == "phone"
         planned = [
             PlannedTurn(
                 turn.caller,
-                await asyncio.to_thread(self.voice.speak, turn.caller),
+                NO_SPEECH
+                if turn.keypad
+                else await asyncio.to_thread(self._speak, turn.caller, phone=on_phone),
                 turn.pause_seconds,
+                keypad=turn.keypad or "",
             )
             for turn in scenario.turns
         ]
@@ -133,9 +163,14 @@ class ScenarioRunner:
                 api_stopped = True
                 console.step("before turn", "scheduling API stopped")
 
-        console.step("call", f"{scenario.name}: {len(planned)} caller turn(s)")
+        console.step(
+            "call", f"{scenario.name}: {len(planned)} caller turn(s) on the {scenario.channel}"
+        )
         caller = Caller(
-            self.stack.urls.token_service, scenario.clinic, caller_timing(self.settings)
+            self.stack.urls.token_service,
+            scenario.clinic,
+            caller_timing(self.settings),
+            token_source=self._phone_token(scenario) if on_phone else None,
         )
         try:
             record = await caller.call(

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 PartOfDay = Literal["morning", "afternoon", "evening"]
 BookingStatus = Literal["confirmed", "cancelled", "rescheduled"]
@@ -85,6 +85,9 @@ class BeforeTurn(_Strict):
 
 class CallerTurn(_Strict):
     caller: str = Field(min_length=1)
+    # keys pressed instead of speaking (a phone caller's DTMF); `caller` then only
+    # describes the turn in reports
+    keypad: str | None = Field(default=None, pattern=r"^[0-9*#]{1,32}$")
     model: list[dict[str, Any]] = Field(default_factory=list)
     pause_seconds: float | None = Field(default=None, ge=0, le=30)
     before: BeforeTurn = BeforeTurn()
@@ -124,6 +127,15 @@ class Expectations(_Strict):
     call_outcome: CallOutcome | None = None
 
 
+class PhoneLineCall(_Strict):
+    """A phone call's numbers: the caller's (caller ID) and the clinic number dialled."""
+
+    caller_number: str = Field(default="+15125550199", pattern=PHONE_PATTERN)
+    dialled_number: str = Field(default="+15125550142", pattern=PHONE_PATTERN)
+    # False: the dispatch carries no clinic, so the receptionist maps the dialled number
+    dispatch_clinic: bool = True
+
+
 class CallScenario(_Strict):
     name: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_-]*$")
     description: str = ""
@@ -133,8 +145,16 @@ class CallScenario(_Strict):
     setup_bookings: list[SeedBooking] = Field(default_factory=list, alias="setup")
     turns: list[CallerTurn] = Field(default_factory=list)
     listen_after_seconds: float = Field(default=8.0, ge=0, le=120)
+    channel: Literal["web", "phone"] = "web"
+    phone: PhoneLineCall = PhoneLineCall()
     expect: Expectations = Expectations()
     talk_to_it: str = ""
+
+    @model_validator(mode="after")
+    def _keys_need_a_phone(self) -> CallScenario:
+        if self.channel != "phone" and any(turn.keypad for turn in self.turns):
+            raise ValueError("keypad turns need `channel: phone` (a browser has no keypad)")
+        return self
 
     @field_validator("setup_bookings", mode="before")
     @classmethod
@@ -149,7 +169,11 @@ class CallScenario(_Strict):
             "name": self.name,
             "description": self.description,
             "greeting": self.greeting,
-            "turns": [{"caller": turn.caller, "model": turn.model} for turn in self.turns],
+            "turns": [
+                {"caller": turn.caller, "model": turn.model}
+                | ({"keypad": True} if turn.keypad else {})
+                for turn in self.turns
+            ],
         }
         if self.fallback_reply is not None:
             script["fallback_reply"] = self.fallback_reply

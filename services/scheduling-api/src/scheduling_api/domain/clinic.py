@@ -63,6 +63,24 @@ ClockTime = Annotated[
     BeforeValidator(_parse_clock_time),
     PlainSerializer(lambda value: value.strftime("%H:%M"), return_type=str),
 ]
+
+
+def _e164(value: object) -> str:
+    """A phone number written in E.164 (+15125550142), checked and normalised."""
+    if not isinstance(value, str):
+        raise ValueError(
+            f'write phone numbers as quoted E.164 strings like "+15125550142" (got {value!r})'
+        )
+    try:
+        parsed = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(f"phone numbers must be E.164 like +15125550142: {exc}") from exc
+    if not phonenumbers.is_valid_number(parsed):
+        raise ValueError(f"{value!r} is not a valid phone number")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+E164Number = Annotated[str, BeforeValidator(_e164)]
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
 Text = Annotated[str, Field(min_length=1, max_length=2000)]
 
@@ -206,6 +224,33 @@ class SeededWebhook(_Strict):
     description: str | None = None
 
 
+class PhoneLine(_Strict):
+    """The clinic's telephone side: the numbers patients dial and where a person answers.
+
+    `inbound_numbers` are the numbers LiveKit SIP receives calls on (`sip sync` provisions
+    them); a call to one of them reaches this clinic's receptionist. The receptionist
+    transfers a caller who asks for a person to `front_desk_number`, only within
+    `transfer_hours` (clinic-local); otherwise it takes a callback request.
+    """
+
+    inbound_numbers: list[E164Number] = Field(min_length=1)
+    front_desk_number: E164Number | None = None
+    transfer_hours: WeeklyHours = WeeklyHours()
+
+    @model_validator(mode="after")
+    def _transfers_make_sense(self) -> PhoneLine:
+        _unique("phone_line.inbound_numbers", self.inbound_numbers)
+        if self.front_desk_number in self.inbound_numbers:
+            raise ValueError(
+                f"front_desk_number {self.front_desk_number} is one of the inbound numbers: "
+                "a transfer would ring the receptionist again"
+            )
+        has_hours = any(self.transfer_hours.for_weekday(day) for day in range(len(WEEKDAYS)))
+        if has_hours and self.front_desk_number is None:
+            raise ValueError("transfer_hours need a front_desk_number to transfer to")
+        return self
+
+
 class Clinic(_Strict):
     """A clinic as described in its YAML file (and served, reshaped, as its profile)."""
 
@@ -228,6 +273,7 @@ class Clinic(_Strict):
     booking_rules: BookingRules = BookingRules()
     call_records: CallRecordPolicy = CallRecordPolicy()
     webhooks: list[SeededWebhook] = []
+    phone_line: PhoneLine | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -238,16 +284,13 @@ class Clinic(_Strict):
             raise ValueError(f"unknown IANA timezone {value!r} (e.g. America/Chicago)") from exc
         return value
 
-    @field_validator("phone")
+    @field_validator("phone", mode="before")
     @classmethod
-    def _e164_phone(cls, value: str) -> str:
+    def _e164_phone(cls, value: object) -> str:
         try:
-            parsed = phonenumbers.parse(value, None)
-        except phonenumbers.NumberParseException as exc:
-            raise ValueError(f"clinic phone must be E.164 like +15125550142: {exc}") from exc
-        if not phonenumbers.is_valid_number(parsed):
-            raise ValueError(f"clinic phone {value!r} is not a valid number")
-        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+            return _e164(value)
+        except ValueError as exc:
+            raise ValueError(f"clinic phone: {exc}") from exc
 
     @model_validator(mode="after")
     def _cross_references(self) -> Clinic:

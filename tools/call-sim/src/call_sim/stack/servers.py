@@ -77,6 +77,7 @@ def livekit_loopback_config(
     *,
     agent_target_load: float | None = None,
     webhook_urls: list[str] | None = None,
+    redis_address: str = "",
 ) -> str:
     """Everything on 127.0.0.1: bind, advertised ICE address (loopback candidate on,
     external IP discovery off), STUN pointed at loopback. JSON, which is YAML.
@@ -87,6 +88,8 @@ def livekit_loopback_config(
 
     `webhook`: the server posts room and participant events there, signed with `api_key`
     (the token service's dispatch watchdog listens).
+
+    `redis_address` (host:port): the server also stores SIP trunks and dispatch rules.
     """
     config: dict[str, object] = {
         "port": http_port,
@@ -107,6 +110,8 @@ def livekit_loopback_config(
         config["agents"] = {"target_load": agent_target_load}
     if webhook_urls:
         config["webhook"] = {"api_key": api_key, "urls": webhook_urls}
+    if redis_address:
+        config["redis"] = {"address": redis_address}
     return json.dumps(config, indent=2)
 
 
@@ -154,6 +159,7 @@ def livekit_server(
     binary: Path | None = None,
     agent_target_load: float | None = None,
     webhook_urls: list[str] | None = None,
+    redis_address: str = "",
 ) -> LiveKitServer:
     """A livekit-server with its config and log in `workdir`, not yet started."""
     executable = livekit_binary(binary)
@@ -170,6 +176,7 @@ def livekit_server(
             secret,
             agent_target_load=agent_target_load,
             webhook_urls=webhook_urls,
+            redis_address=redis_address,
         )
     )
     return LiveKitServer(

@@ -1,0 +1,1 @@
+"""`agent-worker-sip sync`: the clinics' phone numbers provisioned in LiveKit SIP, as code."""
