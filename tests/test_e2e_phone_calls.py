@@ -57,6 +57,7 @@ expect:
   tools: [transfer_to_front_desk, request_callback, end_call]
   tool_errors: [transfer_to_front_desk]
   agent_says: ["put you through", "call you back"]
+  call_outcome: callback_requested
   ended_by: agent
 """
 

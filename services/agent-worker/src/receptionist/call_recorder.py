@@ -43,6 +43,9 @@ class CallScheduling(SchedulingClient):
     async def aclose(self) -> None:
         """The shared client outlives the call; the process closes it."""
 
+    async def list_clinic_ids(self) -> list[str]:
+        return await self._noted(self._shared.list_clinic_ids())
+
     async def get_clinic(self, clinic_id: str) -> ClinicProfile:
         return await self._noted(self._shared.get_clinic(clinic_id))
 
