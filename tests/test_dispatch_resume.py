@@ -115,29 +115,6 @@ async def test_a_call_survives_its_worker_being_killed(stack: Any) -> None:
         await caller.hang_up()
 
 
-def _book_a_cleaning(stack: Any, phone: str) -> dict[str, Any]:
-    """The booking the first receptionist made before its worker died."""
-    base = f"{stack.urls.scheduling_api}/v1/clinics/bright-smile"
-    headers = {"Authorization": f"Bearer {stack.scheduling_token}"}
-    slots = httpx.get(
-        f"{base}/availability",
-        params={"appointment_type": "cleaning", "days": 14},
-        headers=headers,
-        timeout=10,
-    )
-    slots.raise_for_status()
-    slot = slots.json()["slots"][0]
-    booked = httpx.post(
-        f"{base}/bookings",
-        json={"slot_id": slot["slot_id"], "patient": {"name": "Maria Garcia", "phone": phone}},
-        headers=headers | {"Idempotency-Key": secrets.token_hex(8)},
-        timeout=10,
-    )
-    booked.raise_for_status()
-    result: dict[str, Any] = booked.json()
-    return result
-
-
 def _phone_caller_token(stack: Any, room: str, phone: str) -> str:
     """What LiveKit SIP gives a phone caller: kind sip, the number as an attribute, and
     the receptionist's dispatch (as the inbound dispatch rule would)."""
@@ -158,7 +135,9 @@ def _phone_caller_token(stack: Any, room: str, phone: str) -> str:
 
 async def test_a_phone_caller_cut_off_hears_what_was_booked(stack: Any) -> None:
     phone = "+15125550142"
-    _book_a_cleaning(stack, phone)
+    # the booking the first receptionist made before its worker died
+    with stack.scheduling_book() as book:
+        book.seed("cleaning", phone, secrets.token_hex(8))
     room = f"call-{secrets.token_hex(6)}"
     caller = WaitingCaller(stack.urls.token_service)
     try:

@@ -35,14 +35,8 @@ def scenario_runner(call_stack: Any) -> ScenarioRunner:
 
 
 def _bookings(call_stack: Any, clinic: str, phone: str) -> list[dict[str, Any]]:
-    response = httpx.get(
-        f"{call_stack.urls.scheduling_api}/v1/clinics/{clinic}/bookings",
-        params={"phone": phone},
-        headers={"Authorization": f"Bearer {call_stack.scheduling_token}"},
-        timeout=10,
-    )
-    response.raise_for_status()
-    found: list[dict[str, Any]] = response.json()["bookings"]
+    with call_stack.scheduling_book(clinic) as book:
+        found: list[dict[str, Any]] = book.bookings(phone)
     return found
 
 

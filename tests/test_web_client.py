@@ -45,7 +45,7 @@ from browser_harness import (
     wait_until,
     write_wav,
 )
-from call_sim.stack import LiveKitServer, SchedulingBook, free_port, livekit_server
+from call_sim.stack import LiveKitServer, free_port, livekit_server
 
 ARTIFACTS = REPO_ROOT / ".artifacts"
 PRIVATE_KEY = "webtestkey"
@@ -581,7 +581,7 @@ def _caller_turn_wav(voice: Any, text: str, path: Path) -> Path:
 
 
 async def _booking_ids(call_stack: Any, phone: str) -> dict[str, dict[str, Any]]:
-    with SchedulingBook(call_stack.urls.scheduling_api, call_stack.scheduling_token) as book:
+    with call_stack.scheduling_book() as book:
         bookings = await asyncio.to_thread(book.bookings, phone)
     return {booking["booking_id"]: booking for booking in bookings}
 

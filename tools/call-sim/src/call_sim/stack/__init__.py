@@ -34,7 +34,7 @@ What to call (all importable from `call_sim.stack`):
     Stack(Settings(...))            the whole system (system.py): Redis, scheduling-api,
                                     livekit-server, token-service(s), provider-sim,
                                     agent worker(s); `.urls`, `.component(name)`,
-                                    `.restart(name)`, context manager
+                                    `.restart(name)`, `.scheduling_book()`, context manager
     scheduling_api_env(redis, tokens)  what a scheduling-api process needs
     SchedulingBook(url, token)      the test-side client of the scheduling API
                                     (scheduling.py): availability, book, bookings

@@ -31,7 +31,7 @@ from call_sim.stack.processes import (
     pick_port,
     service,
 )
-from call_sim.stack.scheduling import scheduling_api_env
+from call_sim.stack.scheduling import SchedulingBook, scheduling_api_env
 from call_sim.stack.servers import livekit_server, redis_server
 
 LIVEKIT_API_KEY = "callsim"
@@ -217,6 +217,10 @@ class Stack:
         return ["token-service"] + [
             f"token-service-{number}" for number in range(2, self.settings.token_services + 1)
         ]
+
+    def scheduling_book(self, clinic_id: str = "bright-smile") -> SchedulingBook:
+        """The test-side client of this stack's scheduling API (close it, or use `with`)."""
+        return SchedulingBook(self.urls.scheduling_api, self.scheduling_token, clinic_id)
 
     def service_url(self, name: str) -> str:
         return f"http://{LOOPBACK}:{self.ports[name]}"
