@@ -203,6 +203,15 @@ def test_every_service_has_an_image_and_every_image_a_service() -> None:
     assert final_stages == set(SERVICES), "a final stage for no service (or a service without)"
 
 
+def test_stages_using_service_declare_it() -> None:
+    """A build argument reaches only the stages that declare it (`ARG SERVICE`): without
+    it, `services/${SERVICE}/src` is `services//src` and the build fails."""
+    for stage in parse_dockerfile(DOCKERFILE.read_text()).stages:
+        uses = [i for i in stage.instructions if "SERVICE" in i.arguments and i.keyword != "ARG"]
+        if uses:
+            assert "SERVICE" in [i.arguments for i in stage.of("ARG")], stage.name
+
+
 def test_build_script_builds_each_service_from_its_own_stage() -> None:
     script = (REPO_ROOT / "scripts" / "build-images.sh").read_text()
     assert "dockerfile=services/Dockerfile" in script
