@@ -33,6 +33,7 @@ CONFIGURATION_DOC = REPO_ROOT / "docs" / "configuration.md"
 # (table name, module holding `Settings`)
 SETTINGS_MODULES = (
     ("scheduling-api", "scheduling_api.config"),
+    ("scheduling-api dispatch", "scheduling_api.dispatch.config"),
     ("token-service", "token_service.config"),
     ("agent-worker", "receptionist.config"),
     ("provider-sim", "provider_sim.config"),

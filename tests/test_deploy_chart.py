@@ -33,6 +33,7 @@ from helm_chart import (
     named,
     of_kind,
     readme_block,
+    render_chart,
     run_helm,
 )
 
@@ -428,7 +429,7 @@ def test_service_monitors_carry_the_configured_labels(
 ) -> None:
     monitors = of_kind(rendered["everything-on"], "ServiceMonitor")
     assert {m["metadata"]["name"] for m in monitors} == {
-        component(c) for c in (*COMPONENTS, "provider-sim")
+        component(c) for c in (*COMPONENTS, "provider-sim", "webhook-dispatcher")
     }
     for monitor in monitors:
         assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
@@ -485,7 +486,7 @@ def test_monitoring_can_be_switched_off(rendered: dict[str, list[dict[str, Any]]
 
 def test_one_chart_installs_the_whole_system(defaults: list[dict[str, Any]]) -> None:
     deployments = {d["metadata"]["name"] for d in of_kind(defaults, "Deployment")}
-    assert deployments == {component(c) for c in COMPONENTS}
+    assert deployments == {component(c) for c in (*COMPONENTS, "webhook-dispatcher")}
     services = {s["metadata"]["name"] for s in of_kind(defaults, "Service")}
     assert {component(c) for c in (*COMPONENTS, "redis")} <= services
     assert [s["metadata"]["name"] for s in of_kind(defaults, "StatefulSet")] == [component("redis")]
@@ -731,8 +732,8 @@ def test_agent_hpa_can_use_the_worker_load_metric(
 def test_autoscaling_off_sets_fixed_replicas(rendered: dict[str, list[dict[str, Any]]]) -> None:
     objects = rendered["autoscaling-off"]
     assert not of_kind(objects, "HorizontalPodAutoscaler")
-    for deployment in of_kind(objects, "Deployment"):
-        assert deployment["spec"]["replicas"] == 3
+    for name in COMPONENTS:
+        assert named(objects, "Deployment", component(name))["spec"]["replicas"] == 3
 
 
 # --- secrets ---------------------------------------------------------------------------------
@@ -983,13 +984,67 @@ def test_agent_egress_reaches_livekit_wherever_it_runs(
         )
 
 
-def test_redis_admits_only_the_two_apis(defaults: list[dict[str, Any]]) -> None:
+def test_redis_admits_only_the_two_apis_and_the_dispatcher(defaults: list[dict[str, Any]]) -> None:
     policy = named(defaults, "NetworkPolicy", component("redis"))
     components = {
         p["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
         for p in peers_selecting(policy)
     }
-    assert components == {"scheduling-api", "token-service"}
+    assert components == {"scheduling-api", "token-service", "webhook-dispatcher"}
+
+
+def test_webhook_dispatcher_runs_the_api_image_with_the_dispatch_command(
+    defaults: list[dict[str, Any]],
+) -> None:
+    dispatcher = named(defaults, "Deployment", component("webhook-dispatcher"))
+    api = named(defaults, "Deployment", component("scheduling-api"))
+    (container,) = containers(dispatcher)
+    (api_container,) = containers(api)
+    assert container["image"] == api_container["image"]
+    assert container["args"] == ["dispatch"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["DISPATCH_RETRY_HORIZON_SECONDS"]["value"] == "86400"
+    assert env["REDIS_URL"] == {e["name"]: e for e in api_container["env"]}["REDIS_URL"]
+    assert dispatcher["spec"]["replicas"] == 2
+    monitor = named(defaults, "ServiceMonitor", component("webhook-dispatcher"))
+    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+    budget = named(defaults, "PodDisruptionBudget", component("webhook-dispatcher"))
+    assert budget["spec"]["maxUnavailable"] == 1
+
+
+def test_webhook_dispatcher_egress_is_dns_redis_and_public_https(
+    defaults: list[dict[str, Any]],
+) -> None:
+    policy = named(defaults, "NetworkPolicy", component("webhook-dispatcher"))
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    (metrics_in,) = policy["spec"]["ingress"]
+    assert metrics_in["ports"] == [{"protocol": "TCP", "port": "metrics"}]
+    dns, redis, https = policy["spec"]["egress"]
+    assert {p["port"] for p in dns["ports"]} == {53}
+    assert redis["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "redis"
+    assert https["ports"] == [{"protocol": "TCP", "port": 443}]
+    block = https["to"][0]["ipBlock"]
+    assert block["cidr"] == "0.0.0.0/0"
+    assert {"10.0.0.0/8", "169.254.0.0/16", "192.168.0.0/16"} <= set(block["except"])
+
+
+def test_yaml_declared_webhook_secrets_reach_the_api_from_a_secret() -> None:
+    objects = render_chart("--set", "schedulingApi.webhookSecretsSecret=clinic-webhooks")
+    (container,) = containers(named(objects, "Deployment", component("scheduling-api")))
+    assert container["envFrom"] == [{"secretRef": {"name": "clinic-webhooks"}}]
+
+
+def test_webhook_egress_can_be_narrowed_and_the_dispatcher_switched_off(values_dir: Path) -> None:
+    narrowed = [{"to": [{"ipBlock": {"cidr": "203.0.113.0/24"}}], "ports": [{"port": 443}]}]
+    objects = render_chart(
+        "--set-json",
+        f"webhookDispatcher.networkPolicy.webhookEgress={json.dumps(narrowed)}",
+    )
+    policy = named(objects, "NetworkPolicy", component("webhook-dispatcher"))
+    assert policy["spec"]["egress"][-1] == narrowed[0]
+    off = render_chart("--set", "webhookDispatcher.enabled=false")
+    assert not [o for o in off if "webhook-dispatcher" in o["metadata"]["name"]]
+    assert "BrightSmileWebhookBacklog" not in json.dumps(of_kind(off, "PrometheusRule"))
 
 
 # --- ingress, hooks, dashboards, notes ---------------------------------------------------------

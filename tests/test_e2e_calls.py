@@ -4,7 +4,8 @@ A simulated caller (Piper voice, LiveKit rtc SDK) gets a token from the token se
 which dispatches the real agent worker; the worker runs its production Deepgram, OpenAI and
 Cartesia plugins against provider-sim, books through the real scheduling API, and talks over
 a real LiveKit server on loopback. Each scenario's expectations are checked by call-sim,
-and the bookings are looked up again here, straight from the scheduling API.
+including the call record the worker stores after the call (its outcome and summary), and
+the bookings are looked up again here, straight from the scheduling API.
 """
 
 from __future__ import annotations

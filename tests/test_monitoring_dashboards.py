@@ -76,6 +76,15 @@ ZERO_AFTER_A_CLEAN_CALL = {
     "calls-and-workers / Bookings / Scheduling API bookings per minute by outcome / callback "
     "requests": "the caller books, so asks for no callback",
     "voice-latency / Tools / Tool error ratio / A": "no tool call fails",
+    **{
+        f"apis / Webhooks / {panel}": "the local stack has no clinic backend subscribed: "
+        "nothing is delivered, waits or fails"
+        for panel in (
+            "Deliveries per minute by outcome / A",
+            "Oldest undelivered event / oldest undelivered",
+            "Dead letters / dead letters",
+        )
+    },
 }
 # Series selectors of the chart's alerts that select nothing after a clean booking call,
 # and why.
@@ -135,6 +144,7 @@ def local_addresses(stack: Any) -> dict[str, str]:
         "scheduling-api": urlsplit(stack.urls.scheduling_api).netloc,
         "token-service": urlsplit(stack.urls.token_service).netloc,
         "agent-worker": urlsplit(stack.urls.worker_metrics).netloc,
+        "webhook-dispatcher": urlsplit(stack.urls.dispatcher_metrics).netloc,
     }
 
 
@@ -242,7 +252,7 @@ async def live(
 def test_targets_carry_the_labels_the_service_monitors_imply(live: LiveRun) -> None:
     targets = {t["labels"]["job"]: t["labels"] for t in live.prometheus.targets()}
     monitors = of_kind(live.objects, "ServiceMonitor")
-    assert len(targets) == len(monitors) == 3
+    assert len(targets) == len(monitors) == 4
     for monitor in monitors:
         service = monitor["metadata"]["name"]  # the chart names each after its Service
         labels = targets[service]

@@ -125,6 +125,7 @@ def test_each_turn_is_logged_once_with_its_latencies(caplog) -> None:
     assert len(turns) == 1
     assert turns[0].latency_ms == {"end_of_utterance": 200.0, "end_to_end": 750.0}
     assert "512" not in caplog.text
+    assert telemetry.end_to_end_seconds == [0.75]
 
 
 def test_metric_objects_are_created_once_per_process() -> None:
@@ -151,6 +152,8 @@ def test_a_reply_spoken_by_a_tool_still_counts_end_to_end(caplog) -> None:
     turns = [r for r in caplog.records if r.name == "receptionist.turns"]
     assert turns[0].latency_ms["end_to_end"] == pytest.approx(800.0)
     assert "end_to_end" not in turns[1].latency_ms
+    # the call record's latency figures: one answered turn, the same measurement
+    assert telemetry.end_to_end_seconds == [pytest.approx(0.8)]
 
 
 def _histogram_count(child: Any) -> float:

@@ -122,3 +122,22 @@ def test_a_rescheduled_booking_must_come_from_the_seeded_one() -> None:
             expect, _facts(bookings_by_phone={PHONE: [moved]}, seeded_booking_ids={"bk_other"})
         )
     )
+
+
+def test_the_stored_call_record_must_have_the_expected_outcome_and_a_summary() -> None:
+    expect = Expectations.model_validate({"call_outcome": "booked", "ended_by": None})
+    stored = {"call_id": "RM_1", "outcome": "booked", "summary": "Maria booked a cleaning."}
+
+    def failed(record: dict[str, object] | None) -> set[str]:
+        return {c.name for c in evaluate(expect, _facts(call_record=record)) if not c.passed}
+
+    assert failed(stored) == set()
+    assert failed({**stored, "outcome": "information_only"}) == {"call record: booked"}
+    assert failed({**stored, "summary": None}) == {"call record has a summary"}
+    assert failed({**stored, "summary": "  "}) == {"call record has a summary"}
+    assert failed(None) == {"call record: booked"}
+
+
+def test_no_call_record_check_without_an_expected_outcome() -> None:
+    checks = evaluate(Expectations.model_validate({"ended_by": None}), _facts())
+    assert not any(check.name.startswith("call record") for check in checks)

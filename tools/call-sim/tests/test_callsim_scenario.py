@@ -62,6 +62,11 @@ def test_every_turn_of_a_packaged_scenario_gets_a_spoken_reply(name: str) -> Non
         assert any(step.get("say") for step in turn.model) or speaks_itself, turn.caller
 
 
+@pytest.mark.parametrize("name", catalog.names())
+def test_every_packaged_scenario_checks_its_stored_call_record(name: str) -> None:
+    assert catalog.load(name).expect.call_outcome is not None
+
+
 def test_phones_cover_setup_and_expectations() -> None:
     scenario = catalog.load("reschedule")
     assert scenario.phones == ["+14155550177"]

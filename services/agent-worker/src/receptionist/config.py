@@ -68,6 +68,23 @@ class Settings(BaseSettings):
     tool_filler_delay_seconds: float = Field(default=1.0, ge=0)
     """A tool still waiting on the scheduling API this long says "One moment while I check."."""
 
+    # Call records
+    call_records_enabled: bool = True
+    """After each call, store its record (outcome, ids, latency, summary) through the
+    scheduling API's `POST /v1/clinics/{clinic_id}/calls`."""
+    call_summary_enabled: bool = True
+    """Ask the LLM (`OPENAI_BASE_URL`, `OPENAI_MODEL`) for the record's summary and
+    structured fields after the call. Off: records are stored without them."""
+    call_summary_timeout_seconds: float = Field(default=10.0, gt=0)
+    """The summary request's whole budget; past it the record is stored without a summary."""
+    call_record_timeout_seconds: float = Field(default=5.0, gt=0)
+    """Per-attempt timeout of the record's POST."""
+    call_record_max_attempts: int = Field(default=8, ge=1, le=20)
+    """Attempts to store a record (timeouts, refused connections, 429 and 5xx are retried;
+    the POST is idempotent by call id)."""
+    call_record_backoff_seconds: float = Field(default=0.5, ge=0)
+    """Base backoff between those attempts (doubling, capped at 8 s)."""
+
     # Speech and language providers
     deepgram_api_key: SecretStr = Field(default=SecretStr(""), json_schema_extra=REQUIRED)
     """The Deepgram key."""

@@ -17,6 +17,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 from livekit.agents import Agent, RunContext, ToolError
 from livekit.agents.llm.tool_context import find_function_tools
 
+from .call_report import CallLedger
 from .metrics import get_metrics
 from .scheduling_client import SchedulingClient, SchedulingUnavailable
 
@@ -73,6 +74,14 @@ class FrontDesk(Agent):
     clinic_phone: str
     tool_deadline_seconds: float = DEFAULT_TOOL_DEADLINE_SECONDS
     filler_delay_seconds: float = DEFAULT_FILLER_DELAY_SECONDS
+    # the call's record in the making, set by the worker (None in tests that need none)
+    call_ledger: CallLedger | None = None
+
+    def mark_transferred(self) -> None:
+        """The hook for a transfer to a person: a transfer tool calls it once the call is
+        handed over, and the call's record then says `transferred`."""
+        if self.call_ledger is not None:
+            self.call_ledger.call_transferred()
 
     @contextlib.asynccontextmanager
     async def _scheduling_call(self, context: RunContext[None] | None) -> AsyncIterator[None]:

@@ -56,6 +56,8 @@ class CallTelemetry:
         self._caller_stopped_at: float | None = None
         self._pending_tools: list[str] = []
         self._usage_seen: dict[tuple[str, str, str], float] = {}
+        # each answered turn's `end_to_end`, for the call record's latency figures
+        self.end_to_end_seconds: list[float] = []
 
     def attach(self, session: AgentSession[Any]) -> None:
         session.on("conversation_item_added", self.on_conversation_item)
@@ -76,6 +78,8 @@ class CallTelemetry:
             if "end_to_end" not in stages and (reply := self._reply_latency(item)) is not None:
                 self._metrics.stage_latency.labels(stage="end_to_end").observe(reply)
                 stages["end_to_end"] = reply
+            if "end_to_end" in stages:
+                self.end_to_end_seconds.append(stages["end_to_end"])
             self._caller_stopped_at = None  # only the turn's first reply answers the caller
             self._turn += 1
             log_turn(

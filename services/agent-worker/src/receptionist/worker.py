@@ -22,10 +22,16 @@ from livekit.agents.voice.events import CloseEvent
 
 from . import prompts, tool_schemas
 from .agent import FallbackReceptionist, Receptionist
+from .call_recorder import CallRecorder, CallScheduling
+from .call_records import CallRecordSender
+from .call_report import CallLedger, call_record, outcome
+from .call_summary import CallSummarizer
 from .capacity import CapacityLoad
 from .config import Settings, get_settings
+from .front_desk import utc_now
 from .logs import install_redaction
 from .metrics import get_metrics, reap_dead_processes
+from .phone import normalize_phone
 from .pipeline import PROVIDERS, build_pipeline, build_session, load_vad, room_options
 from .profile_cache import ProfileCache
 from .resources import ClinicProfile
@@ -74,6 +80,49 @@ def caller_phone_in(room: rtc.Room) -> str | None:
             if number:
                 return number
     return None
+
+
+def note_channel(ledger: CallLedger, room: rtc.Room) -> None:
+    """A SIP participant makes the call a phone call, and its number the caller's."""
+    if not any(
+        p.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP
+        for p in room.remote_participants.values()
+    ):
+        return
+    ledger.channel = "phone"
+    number = caller_phone_in(room)
+    ledger.caller_phone = normalize_phone(number, "US") if number else None
+
+
+async def report_call(
+    settings: Settings,
+    ledger: CallLedger,
+    *,
+    clinic_id: str,
+    call_id: str,
+    turn_seconds: list[float],
+) -> None:
+    """After the call: the summary (if it comes in time), then the record, stored with
+    retries. Runs once the caller is gone, so nothing here can slow the call."""
+    ended_at = utc_now()
+    summary = None
+    if settings.call_summary_enabled:
+        summary = await CallSummarizer(
+            base_url=settings.openai_base_url,
+            api_key=settings.openai_api_key.get_secret_value(),
+            model=settings.openai_model,
+            timeout_seconds=settings.call_summary_timeout_seconds,
+        ).summarise(outcome(ledger), ledger)
+    record = call_record(
+        ledger, call_id=call_id, ended_at=ended_at, turn_seconds=turn_seconds, summary=summary
+    )
+    await CallRecordSender(
+        settings.scheduling_api_url,
+        settings.scheduling_api_token.get_secret_value(),
+        timeout_seconds=settings.call_record_timeout_seconds,
+        max_attempts=settings.call_record_max_attempts,
+        backoff_seconds=settings.call_record_backoff_seconds,
+    ).send(clinic_id, record)
 
 
 @dataclass(frozen=True)
@@ -141,10 +190,21 @@ async def entrypoint(ctx: JobContext) -> None:
     settings = get_settings()
     resources = ProcessResources.of(ctx.proc)
     clinic_id = clinic_id_from_metadata(ctx.job.metadata, settings.default_clinic_id)
-    outcome = _CallOutcome()
+    call_outcome = _CallOutcome()
+    ledger = CallLedger(started_at=utc_now())
+    scheduling = CallScheduling(resources.scheduling, ledger)
+    telemetry = CallTelemetry(get_metrics(), providers=PROVIDERS, clinic_id=clinic_id)
 
     async def on_shutdown(reason: str) -> None:
-        outcome.end("completed")
+        call_outcome.end("completed")
+        if settings.call_records_enabled:
+            await report_call(
+                settings,
+                ledger,
+                clinic_id=clinic_id,
+                call_id=ctx.job.room.sid,
+                turn_seconds=telemetry.end_to_end_seconds,
+            )
 
     ctx.add_shutdown_callback(on_shutdown)
     try:
@@ -157,11 +217,12 @@ async def entrypoint(ctx: JobContext) -> None:
                 extra={"clinic_id": clinic_id, "error": type(exc).__name__},
             )
             profile = None
+            ledger.system_failure()
         resumed = resumed_from_metadata(ctx.job.metadata)
         agent: Receptionist | FallbackReceptionist = (
             Receptionist(
                 profile=profile,
-                scheduling=resources.scheduling,
+                scheduling=scheduling,
                 resumed=resumed,
                 tool_deadline_seconds=settings.tool_deadline_seconds,
                 filler_delay_seconds=settings.tool_filler_delay_seconds,
@@ -169,13 +230,15 @@ async def entrypoint(ctx: JobContext) -> None:
             if profile is not None
             else FallbackReceptionist(
                 clinic_id=clinic_id,
-                scheduling=resources.scheduling,
+                scheduling=scheduling,
                 tool_deadline_seconds=settings.tool_deadline_seconds,
                 filler_delay_seconds=settings.tool_filler_delay_seconds,
             )
         )
+        agent.call_ledger = ledger
         session = build_session(settings, build_pipeline(settings, voice_activity=resources.vad))
-        CallTelemetry(get_metrics(), providers=PROVIDERS, clinic_id=clinic_id).attach(session)
+        telemetry.attach(session)
+        CallRecorder(ledger).attach(session)
         SilenceWatcher(
             session,
             timeout_seconds=settings.silence_timeout_seconds,
@@ -184,11 +247,13 @@ async def entrypoint(ctx: JobContext) -> None:
         ).attach()
 
         def on_close(event: CloseEvent) -> None:
-            outcome.end("failed" if event.error is not None else "completed")
+            call_outcome.end("failed" if event.error is not None else "completed")
             ctx.shutdown(reason=event.reason.value)
 
         session.on("close", on_close)
         await ctx.connect()
+        note_channel(ledger, ctx.room)
+        ctx.room.on("participant_connected", lambda _: note_channel(ledger, ctx.room))
         if isinstance(agent, Receptionist) and resumed:
             agent.caller_phone = caller_phone_in(ctx.room)
         await session.start(agent=agent, room=ctx.room, room_options=room_options(settings))
@@ -197,7 +262,8 @@ async def entrypoint(ctx: JobContext) -> None:
             extra={"clinic_id": clinic_id, "fallback": profile is None, "resumed": resumed},
         )
     except Exception:
-        outcome.end("failed")
+        call_outcome.end("failed")
+        ledger.system_failure()
         raise
 
 

@@ -23,10 +23,17 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from provider_sim.call_summary import is_summary_request, summary_reply
 from provider_sim.latency import Stage
 from provider_sim.metrics import Endpoint, Outcome
 from provider_sim.runtime import SimRuntime
-from provider_sim.scenario import PlannedReply, ScenarioMismatchError, message_text, plan_reply
+from provider_sim.scenario import (
+    PlannedReply,
+    ScenarioMismatchError,
+    message_text,
+    plan_reply,
+    position_of,
+)
 
 router = APIRouter()
 
@@ -127,7 +134,11 @@ async def chat_completions(request: Request) -> JSONResponse | StreamingResponse
 
     offered = [tool.function.name for tool in body.tools] if body.tools else None
     try:
-        reply = plan_reply(runtime.scenario, body.messages, offered_tools=offered)
+        reply = (
+            _summary(body.messages)
+            if is_summary_request(body.model_extra or {})
+            else plan_reply(runtime.scenario, body.messages, offered_tools=offered)
+        )
     except ScenarioMismatchError as mismatch:
         runtime.metrics.count(Endpoint.CHAT_COMPLETIONS, Outcome.REJECTED)
         runtime.record_problem(str(mismatch))
@@ -147,6 +158,16 @@ async def chat_completions(request: Request) -> JSONResponse | StreamingResponse
         )
     await asyncio.sleep(max(0.0, arrived + completion.total_delay() - time.monotonic()))
     return JSONResponse(completion.whole(), headers={"x-request-id": completion.id})
+
+
+def _summary(messages: list[dict[str, Any]]) -> PlannedReply:
+    """The post-call summary: outside the scenario's script, built from the call sent."""
+    return PlannedReply(
+        text=summary_reply(messages),
+        tool_calls=(),
+        position=position_of(messages),
+        scripted=True,
+    )
 
 
 async def _sleep_until(due: float) -> None:

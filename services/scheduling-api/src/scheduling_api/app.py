@@ -15,9 +15,10 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from redis.asyncio import Redis
 from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from scheduling_api.api import availability, bookings, callbacks, health
+from scheduling_api.api import availability, bookings, callbacks, calls, health, webhooks
 from scheduling_api.api import clinics as clinic_routes
 from scheduling_api.api.deps import AppContext, token_digest
 from scheduling_api.api.errors import install_error_handlers
@@ -26,22 +27,30 @@ from scheduling_api.api.openapi import install_openapi
 from scheduling_api.api.request_guard import RequestGuardMiddleware
 from scheduling_api.api.slot_views import SlotViews
 from scheduling_api.availability import AvailabilitySearch
+from scheduling_api.call_log import CallLog
 from scheduling_api.callbacks import Callbacks
 from scheduling_api.clinic_loader import load_clinics
 from scheduling_api.config import Settings
+from scheduling_api.dispatch.safety import OutboundPolicy
 from scheduling_api.domain.clinic import Clinic
 from scheduling_api.domain.slot_ids import SlotIdSigner
 from scheduling_api.metrics import preinitialise
 from scheduling_api.scheduling import Scheduler
+from scheduling_api.store.call_store import CallStore
 from scheduling_api.store.change_feed import ChangeFeed
 from scheduling_api.store.redis_store import RedisStore
+from scheduling_api.store.webhook_store import WebhookStore
+from scheduling_api.webhook_admin import WebhookAdmin, environment, seeded_secrets
 
 logger = logging.getLogger(__name__)
 
+SEED_RETRY_SECONDS = 5.0
+
 DESCRIPTION = """\
 The appointment book of the Bright Smile voice receptionist: clinic facts, free slots,
-bookings (idempotent, never double-booked), reschedules, cancellations and callback
-requests. Every `/v1` route needs `Authorization: Bearer <token>`.
+bookings (idempotent, never double-booked), reschedules, cancellations, callback
+requests, call records and signed webhooks. Every `/v1` route needs
+`Authorization: Bearer <token>`.
 """
 
 
@@ -57,6 +66,23 @@ def _profile(clinic: Clinic, settings: Settings) -> dict[str, Any]:
     return profile
 
 
+async def _seed_webhooks(
+    admin: WebhookAdmin, clinics: Mapping[str, Clinic], secrets_by_id: Mapping[str, str]
+) -> None:
+    """Save the YAML-declared endpoints, retrying while Redis is unreachable."""
+    if not secrets_by_id:
+        return
+    while True:
+        try:
+            await admin.seed(clinics, secrets_by_id)
+            return
+        except RedisError as exc:
+            logger.warning(
+                "cannot seed webhooks yet; retrying", extra={"error_type": type(exc).__name__}
+            )
+            await asyncio.sleep(SEED_RETRY_SECONDS)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -68,6 +94,7 @@ def create_app(
     `clinics` and `clock` let tests pass a clinic built in code and a fixed "now".
     """
     clinics = clinics if clinics is not None else load_clinics(settings.clinics_config)
+    webhook_secrets = seeded_secrets(clinics, environment())
     redis = Redis.from_url(
         settings.redis_url,
         decode_responses=True,
@@ -103,6 +130,12 @@ def create_app(
         scheduler=scheduler,
         slot_views=SlotViews(clinics=clinics, signer=signer),
         callbacks=Callbacks(store=store, clock=clock),
+        calls=CallLog(CallStore(redis, key_prefix=settings.redis_key_prefix), clock=clock),
+        webhooks=WebhookAdmin(
+            WebhookStore(redis, key_prefix=settings.redis_key_prefix),
+            clock=clock,
+            policy=OutboundPolicy(insecure_loopback=settings.webhooks_insecure_loopback),
+        ),
         token_digests=tuple(
             token_digest(token.get_secret_value()) for token in settings.scheduling_api_tokens
         ),
@@ -120,9 +153,13 @@ def create_app(
             )
         logger.info("scheduling-api ready", extra={"clinics": sorted(clinics)})
         follower = asyncio.create_task(changes.follow(), name="change-feed")
+        seeding = asyncio.create_task(
+            _seed_webhooks(context.webhooks, clinics, webhook_secrets), name="webhook-seeding"
+        )
         try:
             yield
         finally:
+            seeding.cancel()
             follower.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await follower
@@ -138,7 +175,7 @@ def create_app(
     app.state.context = context
     # Availability first: it is the hot path and routes are matched in order. The bearer
     # token of every /v1 route is checked by RequestGuardMiddleware, before the body.
-    for module in (availability, clinic_routes, bookings, callbacks, health):
+    for module in (availability, clinic_routes, bookings, callbacks, calls, webhooks, health):
         app.include_router(module.router)
     install_error_handlers(app)
     install_openapi(app, max_body_bytes=settings.max_body_bytes)

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     """How long a request's headers may take to arrive before a 408 and a closed socket."""
     http_body_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
     """How long a request's body may take, from the end of its headers."""
+    webhooks_insecure_loopback: bool = False
+    """Local development and tests only: accept `http://` webhook URLs (the dispatcher's
+    `DISPATCH_INSECURE_LOOPBACK` then lets them reach loopback only)."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """Log level."""
     access_log: bool = False

@@ -20,7 +20,15 @@ EXIT_BAD_CONFIGURATION = 2
 
 
 def run() -> None:
-    """Start one uvicorn worker; scale out with more processes (they share Redis)."""
+    """Start one uvicorn worker; scale out with more processes (they share Redis).
+
+    `scheduling-api dispatch` runs the webhook dispatcher instead.
+    """
+    if sys.argv[1:2] == ["dispatch"]:
+        from scheduling_api.dispatch.main import run as dispatch
+
+        dispatch()
+        return
     try:
         settings = Settings()
     except ValidationError as exc:

@@ -37,6 +37,12 @@ CALLBACKS = Counter(
     "scheduling_api_callbacks",
     "Callback requests created.",
 )
+CALL_RECORDS = Counter(
+    "scheduling_api_call_records",
+    "Call records posted: `created` stored a new one, `replayed` repeated a stored call id.",
+    ["outcome"],
+)
+CALL_RECORD_OUTCOMES = ("created", "replayed")
 
 
 def preinitialise(routes: Iterable[tuple[str, str]]) -> None:
@@ -46,6 +52,8 @@ def preinitialise(routes: Iterable[tuple[str, str]]) -> None:
             REQUEST_DURATION.labels(method, route, status_class)
     for outcome in BOOKING_OUTCOMES:
         BOOKINGS.labels(outcome)
+    for outcome in CALL_RECORD_OUTCOMES:
+        CALL_RECORDS.labels(outcome)
 
 
 def status_class(status: int) -> str:

@@ -49,6 +49,7 @@ FRAME_SECONDS = BLOCK_SECONDS * BLOCKS_PER_FRAME
 AGENT_STATE_ATTRIBUTE = "lk.agent.state"
 SESSION_TOPIC = "lk.agent.session"
 AGENT_JOIN_TIMEOUT_SECONDS = 30.0
+ROOM_SID_TIMEOUT_SECONDS = 10.0
 NO_RECEPTIONIST = "no receptionist joined"
 MAX_REPLY_SECONDS = 90.0
 _MIC_QUEUE_MS = 100
@@ -97,6 +98,7 @@ class SessionEvent:
 @dataclass
 class CallRecord:
     room_name: str = ""
+    room_sid: str = ""  # the worker's call id: its call record is stored under it
     caller_identity: str = ""
     connected_at: float = 0.0
     wall_offset: float = 0.0  # add to a monotonic reading to get wall-clock time
@@ -346,6 +348,7 @@ class Caller:
         try:
             await self._room.connect(server_url, token)
             record.connected_at = time.monotonic()
+            record.room_sid = await asyncio.wait_for(self._room.sid, ROOM_SID_TIMEOUT_SECONDS)
             record.wall_offset = time.time() - time.monotonic()
             track = rtc.LocalAudioTrack.create_audio_track("microphone", microphone.source)
             options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)

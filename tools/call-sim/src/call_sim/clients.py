@@ -4,6 +4,8 @@ Prometheus endpoint."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import httpx
@@ -11,6 +13,7 @@ import httpx
 from call_sim.scenario import Patient, SeedBooking, SlotGrab
 
 SOURCE = "call-sim"
+CALL_RECORD_POLL_SECONDS = 0.25
 
 
 class StackServiceError(RuntimeError):
@@ -95,6 +98,24 @@ class SchedulingApi:
         _raise_for(response, "listing callbacks")
         callbacks: list[dict[str, Any]] = response.json()["callbacks"]
         return [callback for callback in callbacks if callback.get("phone") == phone]
+
+    async def call_record(self, call_id: str, *, wait_seconds: float) -> dict[str, Any] | None:
+        """The record the worker stored for the call, once it is there (the worker posts it
+        after the call, after the summary); None if it never came within `wait_seconds`."""
+        deadline = time.monotonic() + wait_seconds
+        async with self._client() as client:
+            while True:
+                try:
+                    response = await client.get(f"{self._base}/calls/{call_id}")
+                except httpx.TransportError:
+                    response = None  # e.g. the API is still restarting after the call
+                if response is not None and response.status_code != 404:
+                    _raise_for(response, "reading the call record")
+                    record: dict[str, Any] = response.json()
+                    return record
+                if time.monotonic() >= deadline:
+                    return None
+                await asyncio.sleep(CALL_RECORD_POLL_SECONDS)
 
     async def cancel(self, booking_id: str, reason: str) -> None:
         async with self._client() as client:

@@ -35,6 +35,7 @@ class CallFacts:
     booking_outcomes: Mapping[str, float]  # receptionist_bookings_total growth
     agent_said: str
     ended_by: str | None
+    call_record: Mapping[str, Any] | None = None  # what the worker stored after the call
     caller_errors: Sequence[str] = field(default_factory=list)
     script_problems: Sequence[str] = field(default_factory=list)
 
@@ -147,6 +148,8 @@ def evaluate(expect: Expectations, facts: CallFacts) -> list[Check]:
                 else "not in what the agent reported saying",
             )
         )
+    if expect.call_outcome is not None:
+        checks.extend(_call_record_checks(expect.call_outcome, facts.call_record))
     if expect.ended_by is not None:
         checks.append(
             Check(
@@ -156,3 +159,21 @@ def evaluate(expect: Expectations, facts: CallFacts) -> list[Check]:
             )
         )
     return checks
+
+
+def _call_record_checks(expected: str, record: Mapping[str, Any] | None) -> list[Check]:
+    if record is None:
+        return [Check(f"call record: {expected}", False, "no call record was stored")]
+    summary = record.get("summary")
+    return [
+        Check(
+            f"call record: {expected}",
+            record.get("outcome") == expected,
+            f"stored with outcome {record.get('outcome')}",
+        ),
+        Check(
+            "call record has a summary",
+            isinstance(summary, str) and bool(summary.strip()),
+            f"summary: {summary!r}",
+        ),
+    ]

@@ -338,6 +338,8 @@ def build_report(
     budget_ms: float,
     wall_offset: float,
     sim_state: Mapping[str, Any] | None,
+    call_record: Mapping[str, Any] | None = None,
+    call_record_after_s: float | None = None,
 ) -> dict[str, Any]:
     start = record.connected_at + wall_offset
 
@@ -363,6 +365,7 @@ def build_report(
         "providers": providers,
         "provider_latencies_ms": dict(provider_latencies_ms or {}),
         "room": record.room_name,
+        "room_sid": record.room_sid,
         "duration_s": round(record.ended_at - record.connected_at, 1),
         "ended_by": record.ended_by,
         "errors": list(record.errors),
@@ -380,6 +383,9 @@ def build_report(
         ],
         "bookings": {phone: list(found) for phone, found in bookings.items()},
         "callbacks": {phone: list(found) for phone, found in callbacks.items()},
+        "call_record": dict(call_record) if call_record is not None else None,
+        # seconds from the hang-up until the worker's record could be read
+        "call_record_after_s": call_record_after_s,
         "turns": [t.as_dict() for t in turns],
         "latency": {
             "budget_ms": budget_ms,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from typing import Any
 
 from call_sim.caller import Caller, CallerTiming, PlannedTurn
@@ -31,6 +32,9 @@ from call_sim.voice import CallerVoice
 from call_sim.worker_metrics import BOOKINGS_COUNTER, counts_by, diff, parse
 
 SETTLE_SECONDS = 0.5  # the job process writes its last observations as the call ends
+# the worker stores the record after the call and its summary, retrying while the API is
+# down (scheduling-api-down restarts it after the call): its retries span about 30 s
+CALL_RECORD_WAIT_SECONDS = 60.0
 
 
 def caller_timing(settings: Settings) -> CallerTiming:
@@ -148,6 +152,12 @@ class ScenarioRunner:
         for booking in taken:
             await scheduling.cancel(booking["booking_id"], "call-sim: slot given back")
 
+        call_record = (
+            await scheduling.call_record(record.room_sid, wait_seconds=CALL_RECORD_WAIT_SECONDS)
+            if scenario.expect.call_outcome is not None and record.room_sid
+            else None
+        )
+        record_after_s = round(time.monotonic() - record.ended_at, 1) if call_record else None
         profile = provider_profile(sim_state) if sim_state is not None else None
         detection = turn_detection(self.stack)
         agent, turns = analyse_call(scenario, record, profile=profile, detection=detection)
@@ -160,6 +170,7 @@ class ScenarioRunner:
             booking_outcomes=counts_by(growth, BOOKINGS_COUNTER, "outcome"),
             agent_said=spoken_by_agent(agent),
             ended_by=record.ended_by,
+            call_record=call_record,
             caller_errors=record.errors,
             script_problems=list(sim_state.get("problems", [])) if sim_state else [],
         )
@@ -189,4 +200,6 @@ class ScenarioRunner:
             budget_ms=self.settings.budget_ms,
             wall_offset=record.wall_offset,
             sim_state=sim_state,
+            call_record=call_record,
+            call_record_after_s=record_after_s,
         )

@@ -14,7 +14,8 @@ templates reading earlier tool outputs). The call simulator adds:
   just before the caller speaks (`take_earliest_slot`, `stop_scheduling_api`);
 * `listen_after_seconds` — how long the caller stays on after its last turn, waiting for
   the receptionist to say goodbye and hang up;
-* `expect` — bookings, callbacks, tools, booking outcomes and phrases that must hold;
+* `expect` — bookings, callbacks, tools, booking outcomes and phrases that must hold, and
+  `call_outcome`: the outcome of the call record the worker stores after the call;
 * `talk_to_it` — how a person gets through the script in `make dev`, printed there.
 """
 
@@ -28,6 +29,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 PartOfDay = Literal["morning", "afternoon", "evening"]
 BookingStatus = Literal["confirmed", "cancelled", "rescheduled"]
+CallOutcome = Literal[
+    "booked",
+    "rescheduled",
+    "cancelled",
+    "callback_requested",
+    "transferred",
+    "information_only",
+    "emergency_advised",
+    "abandoned",
+    "failed",
+]
 PHONE_PATTERN = r"^\+[1-9][0-9]{7,14}$"
 
 
@@ -108,6 +120,8 @@ class Expectations(_Strict):
     booking_outcomes: dict[str, int] = Field(default_factory=dict)
     agent_says: list[str] = Field(default_factory=list)  # case-insensitive phrases
     ended_by: Literal["agent", "caller"] | None = "agent"
+    # the outcome of the call record the worker stores; the record must exist, with a summary
+    call_outcome: CallOutcome | None = None
 
 
 class CallScenario(_Strict):

@@ -14,10 +14,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from scheduling_api.api.slot_views import SlotViews
+from scheduling_api.call_log import CallLog
 from scheduling_api.callbacks import Callbacks
 from scheduling_api.domain.clinic import Clinic
 from scheduling_api.errors import ServiceError
 from scheduling_api.scheduling import Scheduler
+from scheduling_api.webhook_admin import WebhookAdmin
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +27,8 @@ class AppContext:
     scheduler: Scheduler
     slot_views: SlotViews
     callbacks: Callbacks
+    calls: CallLog
+    webhooks: WebhookAdmin
     token_digests: tuple[bytes, ...]
     """SHA-256 of each accepted bearer token; empty only in insecure dev mode."""
     clinic_profiles: dict[str, bytes]

@@ -26,6 +26,9 @@ _NOT_FOUND = {
     "{clinic_id}": "clinic_not_found",
     "{booking_id}": "booking_not_found",
     "{callback_id}": "callback_not_found",
+    "{call_id}": "call_not_found",
+    "{endpoint_id}": "webhook_not_found",
+    "{delivery_id}": "delivery_not_found, webhook_not_found",
 }
 _AVAILABILITY_NOT_FOUND = ("appointment_type_not_found", "provider_not_found")
 _STORE_PREFIX = "/v1/clinics/{clinic_id}/"

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from pydantic import (
+    AnyHttpUrl,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -25,6 +26,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from scheduling_api.domain.webhooks import ENDPOINT_ID_PATTERN, EventType
 
 WEEKDAYS: tuple[str, ...] = (
     "monday",
@@ -172,6 +175,37 @@ class BookingRules(_Strict):
     emergency_max_wait_hours: Annotated[int, Field(ge=1, le=7 * 24)] = 24
 
 
+class CallRecordPolicy(_Strict):
+    """What the clinic keeps of each call: the record always, the transcript only opted in.
+
+    Retention is enforced by Redis expiry, so an expired transcript is deleted, not hidden.
+    """
+
+    store_transcripts: bool = False
+    transcript_retention_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    record_retention_days: Annotated[int, Field(ge=1, le=3650)] = 365
+
+    @model_validator(mode="after")
+    def _transcript_within_record(self) -> CallRecordPolicy:
+        if self.transcript_retention_days > self.record_retention_days:
+            raise ValueError(
+                "transcript_retention_days must not exceed record_retention_days "
+                f"({self.transcript_retention_days} > {self.record_retention_days})"
+            )
+        return self
+
+
+class SeededWebhook(_Strict):
+    """A webhook endpoint declared in the clinic YAML. Its secret is never in the YAML: it
+    is read from the environment variable named by `secret_env` (e.g. from a Secret)."""
+
+    endpoint_id: Annotated[str, Field(pattern=ENDPOINT_ID_PATTERN)]
+    url: AnyHttpUrl
+    events: list[EventType] = Field(min_length=1)
+    secret_env: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{0,127}$")]
+    description: str | None = None
+
+
 class Clinic(_Strict):
     """A clinic as described in its YAML file (and served, reshaped, as its profile)."""
 
@@ -192,6 +226,8 @@ class Clinic(_Strict):
     policies: Policies
     faq: list[FaqEntry] = []
     booking_rules: BookingRules = BookingRules()
+    call_records: CallRecordPolicy = CallRecordPolicy()
+    webhooks: list[SeededWebhook] = []
 
     @field_validator("timezone")
     @classmethod
@@ -221,6 +257,7 @@ class Clinic(_Strict):
             [t.appointment_type_id for t in self.appointment_types],
         )
         _unique("holidays.date", [h.date.isoformat() for h in self.holidays])
+        _unique("webhooks.endpoint_id", [w.endpoint_id for w in self.webhooks])
         type_ids = {t.appointment_type_id for t in self.appointment_types}
         for provider in self.providers:
             unknown = sorted(set(provider.appointment_types) - type_ids)
@@ -270,7 +307,7 @@ class Clinic(_Strict):
 
     def profile(self) -> dict[str, Any]:
         """The clinic as the API shows it: the config plus which providers do each type."""
-        document = self.model_dump(mode="json")
+        document = self.model_dump(mode="json", exclude={"webhooks"})
         for entry in document["appointment_types"]:
             entry["provider_ids"] = [
                 p.provider_id for p in self.providers_for(entry["appointment_type_id"])

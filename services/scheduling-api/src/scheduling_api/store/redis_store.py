@@ -13,6 +13,8 @@ Layout (prefix `sched` by default, `c` = clinic id):
 - `sched:{c}:idem:<kind>:<sha256(key)>` hash with the request fingerprint (expires)
 - `sched:{c}:callback:<id>` hash and `sched:{c}:callbacks` index
 - channel `sched:{c}:changes`: every write script publishes on it (see change_feed.py)
+- stream `sched:{c}:outbox`: every write script adds the change's webhook event to it in
+  the same step (see outbox.py)
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from enum import StrEnum
 from importlib import resources
 from typing import Any, cast
 
+from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from scheduling_api.domain.records import (
@@ -38,6 +41,7 @@ from scheduling_api.domain.records import (
 )
 from scheduling_api.domain.slots import Interval, Refusal
 from scheduling_api.store.change_feed import ChangeFeed, Generation, change_channel
+from scheduling_api.store.outbox import EventType, new_event_id, outbox_key
 
 _PAGE = 200
 BUSY_CACHE_ENTRIES = 4_096
@@ -81,9 +85,15 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat()
 
 
+def _event(event_type: EventType, data: BaseModel, at: datetime) -> list[str]:
+    """The ARGV tail a write script XADDs to the outbox with its change."""
+    return [new_event_id(), event_type.value, _iso(at), data.model_dump_json()]
+
+
 class _Keys:
     def __init__(self, prefix: str, clinic_id: str) -> None:
         self.base = f"{prefix}:{{{clinic_id}}}"
+        self.outbox_key = outbox_key(prefix, clinic_id)
 
     def busy(self, provider_id: str) -> str:
         return f"{self.base}:busy:{provider_id}"
@@ -110,6 +120,9 @@ class _Keys:
     def callbacks(self) -> str:
         return f"{self.base}:callbacks"
 
+    def outbox(self) -> str:
+        return self.outbox_key
+
 
 class RedisStore:
     def __init__(
@@ -132,6 +145,7 @@ class RedisStore:
         self._reschedule = redis.register_script(_lua("reschedule"))
         self._cancel = redis.register_script(_lua("cancel"))
         self._resolve_callback = redis.register_script(_lua("resolve_callback"))
+        self._create_callback = redis.register_script(_lua("create_callback"))
 
     def _keys(self, clinic_id: str) -> _Keys:
         return _Keys(self._prefix, clinic_id)
@@ -221,6 +235,7 @@ class RedisStore:
                     keys.bookings(),
                     keys.phone(booking.patient.phone),
                     keys.day(booking.start.date()),
+                    keys.outbox(),
                 ],
                 args=[
                     int(booking.start.timestamp()),
@@ -232,6 +247,7 @@ class RedisStore:
                     _iso(booking.updated_at),
                     refusal.value if refusal else "",
                     change_channel(self._prefix, booking.clinic_id),
+                    *_event(EventType.BOOKING_CREATED, booking, booking.updated_at),
                 ],
             ),
         )
@@ -260,6 +276,7 @@ class RedisStore:
                     keys.bookings(),
                     keys.phone(new.patient.phone),
                     keys.day(new.start.date()),
+                    keys.outbox(),
                 ],
                 args=[
                     int(new.start.timestamp()),
@@ -271,6 +288,7 @@ class RedisStore:
                     _iso(new.updated_at),
                     refusal.value if refusal else "",
                     change_channel(self._prefix, old.clinic_id),
+                    *_event(EventType.BOOKING_RESCHEDULED, new, new.updated_at),
                 ],
             ),
         )
@@ -293,11 +311,28 @@ class RedisStore:
         self, booking: Booking, *, reason: str | None, now: datetime
     ) -> BookingWrite:
         keys = self._keys(booking.clinic_id)
+        cancelled = booking.model_copy(
+            update={
+                "status": BookingStatus.CANCELLED,
+                "cancelled_at": now,
+                "updated_at": now,
+                "cancel_reason": reason,
+            }
+        )
         (outcome,) = cast(
             "list[str]",
             await self._cancel(
-                keys=[keys.booking(booking.booking_id), keys.busy(booking.provider_id)],
-                args=[_iso(now), reason or "", change_channel(self._prefix, booking.clinic_id)],
+                keys=[
+                    keys.booking(booking.booking_id),
+                    keys.busy(booking.provider_id),
+                    keys.outbox(),
+                ],
+                args=[
+                    _iso(now),
+                    reason or "",
+                    change_channel(self._prefix, booking.clinic_id),
+                    *_event(EventType.BOOKING_CANCELLED, cancelled, now),
+                ],
             ),
         )
         self._changed(booking.clinic_id)
@@ -324,7 +359,7 @@ class RedisStore:
         keys = self._keys(clinic_id)
         index = keys.phone(phone) if phone else keys.day(day) if day else keys.bookings()
         found: list[Booking] = []
-        async for fields in self._walk_index(index, keys.booking):
+        async for fields in walk_index(self._redis, index, keys.booking):
             booking = _booking_from_hash(fields)
             if day and booking.start.date() != day:
                 continue
@@ -339,19 +374,17 @@ class RedisStore:
 
     async def create_callback(self, callback: Callback) -> None:
         keys = self._keys(callback.clinic_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                keys.callback(callback.callback_id),
-                mapping={
-                    "doc": callback.model_dump_json(
-                        exclude={"status", "updated_at", "resolved_at"}
-                    ),
-                    "status": callback.status.value,
-                    "updated_at": _iso(callback.updated_at),
-                },
-            )
-            pipe.zadd(keys.callbacks(), {callback.callback_id: callback.created_at.timestamp()})
-            await pipe.execute()
+        await self._create_callback(
+            keys=[keys.callback(callback.callback_id), keys.callbacks(), keys.outbox()],
+            args=[
+                callback.model_dump_json(exclude={"status", "updated_at", "resolved_at"}),
+                callback.status.value,
+                _iso(callback.updated_at),
+                callback.created_at.timestamp(),
+                callback.callback_id,
+                *_event(EventType.CALLBACK_CREATED, callback, callback.created_at),
+            ],
+        )
 
     async def get_callback(self, clinic_id: str, callback_id: str) -> Callback | None:
         fields = cast(
@@ -365,7 +398,7 @@ class RedisStore:
     ) -> list[Callback]:
         keys = self._keys(clinic_id)
         found: list[Callback] = []
-        async for fields in self._walk_index(keys.callbacks(), keys.callback):
+        async for fields in walk_index(self._redis, keys.callbacks(), keys.callback):
             callback = _callback_from_hash(fields)
             if status and callback.status is not status:
                 continue
@@ -377,29 +410,52 @@ class RedisStore:
     async def resolve_callback(
         self, clinic_id: str, callback_id: str, *, now: datetime
     ) -> Callback | None:
-        key = self._keys(clinic_id).callback(callback_id)
-        (outcome,) = cast("list[str]", await self._resolve_callback(keys=[key], args=[_iso(now)]))
+        current = await self.get_callback(clinic_id, callback_id)
+        if current is None:
+            return None
+        resolved = current.model_copy(
+            update={"status": CallbackStatus.RESOLVED, "resolved_at": now, "updated_at": now}
+        )
+        keys = self._keys(clinic_id)
+        (outcome,) = cast(
+            "list[str]",
+            await self._resolve_callback(
+                keys=[keys.callback(callback_id), keys.outbox()],
+                args=[_iso(now), *_event(EventType.CALLBACK_RESOLVED, resolved, now)],
+            ),
+        )
         if outcome == WriteOutcome.NOT_FOUND:
             return None
         return await self.get_callback(clinic_id, callback_id)
 
-    async def _walk_index(
-        self, index_key: str, record_key: Callable[[str], str]
-    ) -> AsyncIterator[dict[str, str]]:
-        """Hashes of the ids in a sorted-set index, in score order, a page at a time."""
-        offset = 0
-        while True:
-            ids = cast("list[str]", await self._redis.zrange(index_key, offset, offset + _PAGE - 1))
-            if not ids:
-                return
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for record_id in ids:
-                    pipe.hgetall(record_key(record_id))
-                pages = cast("list[dict[str, str]]", await pipe.execute())
-            for fields in pages:
-                if fields:
-                    yield fields
-            offset += _PAGE
+
+async def walk_index(
+    redis: Redis,
+    index_key: str,
+    record_key: Callable[[str], str],
+    *,
+    newest_first: bool = False,
+) -> AsyncIterator[dict[str, str]]:
+    """Hashes of the ids in a sorted-set index, in score order, a page at a time.
+
+    Ids whose hash is gone (expired) are skipped.
+    """
+    offset = 0
+    while True:
+        ids = cast(
+            "list[str]",
+            await redis.zrange(index_key, offset, offset + _PAGE - 1, desc=newest_first),
+        )
+        if not ids:
+            return
+        async with redis.pipeline(transaction=False) as pipe:
+            for record_id in ids:
+                pipe.hgetall(record_key(record_id))
+            pages = cast("list[dict[str, str]]", await pipe.execute())
+        for fields in pages:
+            if fields:
+                yield fields
+        offset += _PAGE
 
 
 def _member_interval(member: str) -> Interval:

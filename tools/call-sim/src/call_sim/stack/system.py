@@ -47,6 +47,7 @@ STANDARD_PORTS = {
     "worker-health": 8081,
     "worker-metrics": 9100,
     "redis": 6379,
+    "dispatcher-metrics": 9102,
 }
 
 
@@ -71,6 +72,7 @@ class StackUrls:
     worker_health: str
     worker_metrics: str
     redis: str
+    dispatcher_metrics: str
 
 
 class Stack:
@@ -110,6 +112,7 @@ class Stack:
             "livekit-udp": port("livekit-udp", socket.SOCK_DGRAM),
             "worker-health": port("worker-health"),
             "worker-metrics": port("worker-metrics"),
+            "dispatcher-metrics": port("dispatcher-metrics"),
         }
         for number in range(2, settings.token_services + 1):
             self.ports[f"token-service-{number}"] = free_port()
@@ -126,6 +129,7 @@ class Stack:
             worker_health=f"{base}:{self.ports['worker-health']}",
             worker_metrics=f"{base}:{self.ports['worker-metrics']}/metrics",
             redis=f"redis://{LOOPBACK}:{self.ports['redis']}",
+            dispatcher_metrics=f"{base}:{self.ports['dispatcher-metrics']}/metrics",
         )
 
     # ---- lifecycle ------------------------------------------------------------------------
@@ -230,7 +234,7 @@ class Stack:
         return self.workdir / "logs" / f"{name}.log"
 
     def _plan(self) -> list[Component]:
-        plan = [self._redis(), self._scheduling_api(), self._livekit()]
+        plan = [self._redis(), self._scheduling_api(), self._webhook_dispatcher(), self._livekit()]
         plan.extend(self._token_service(name) for name in self.token_service_names)
         if not self.real_providers:
             plan.append(self._provider_sim())
@@ -243,7 +247,9 @@ class Stack:
         )
 
     def _scheduling_api(self) -> Component:
-        env = scheduling_api_env(f"{self.urls.redis}/0", self.scheduling_token)
+        env = scheduling_api_env(
+            f"{self.urls.redis}/0", self.scheduling_token, WEBHOOKS_INSECURE_LOOPBACK="true"
+        )
         return self._service("scheduling-api", ["scheduling-api"], env, "/readyz")
 
     def _service(
@@ -253,6 +259,25 @@ class Stack:
         env = {"PORT": str(port), "LOG_LEVEL": "INFO", **env}
         return service(
             command, name=name, port=port, env=env, log_path=self._log(name), ready_path=ready_path
+        )
+
+    def _webhook_dispatcher(self) -> Component:
+        """Delivers the clinics' webhooks (`scheduling-api dispatch`); loopback receivers
+        are allowed, as a clinic backend in development runs on this machine."""
+        port = self.ports["dispatcher-metrics"]
+        env = {
+            "REDIS_URL": f"{self.urls.redis}/0",
+            "DISPATCH_METRICS_PORT": str(port),
+            "DISPATCH_INSECURE_LOOPBACK": "true",
+            "LOG_LEVEL": "INFO",
+        }
+        return service(
+            ["scheduling-api", "dispatch"],
+            name="webhook-dispatcher",
+            port=port,
+            env=env,
+            log_path=self._log("webhook-dispatcher"),
+            ready_path="/metrics",
         )
 
     def _livekit(self) -> Component:

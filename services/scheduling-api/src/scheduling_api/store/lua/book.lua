@@ -5,6 +5,8 @@
 -- ARGV[5] idempotency ttl seconds   ARGV[6] immutable booking document (JSON)
 -- ARGV[7] now (ISO 8601)   ARGV[8] refusal computed by the caller ('' when bookable)
 -- ARGV[9] the clinic's change channel (told after every change to its book)
+-- KEYS[7] outbox stream   ARGV[10..13] event id, type, time, data (JSON): the event
+-- written with the change (see outbox.py)
 -- Returns {outcome, booking_id}; on a conflict with a booking of exactly the same interval,
 -- that booking's id (the caller decides whether it is the same patient's).
 local seen = redis.call('HMGET', KEYS[3], 'fingerprint', 'booking_id')
@@ -41,5 +43,7 @@ redis.call('ZADD', KEYS[5], start_ts, ARGV[3])
 redis.call('ZADD', KEYS[6], start_ts, ARGV[3])
 redis.call('HSET', KEYS[3], 'fingerprint', ARGV[4], 'booking_id', ARGV[3])
 redis.call('EXPIRE', KEYS[3], ARGV[5])
+redis.call('XADD', KEYS[7], '*', 'id', ARGV[10], 'type', ARGV[11], 'at', ARGV[12],
+  'data', ARGV[13])
 redis.call('PUBLISH', ARGV[9], 'booked')
 return {'created', ARGV[3]}

@@ -7,6 +7,8 @@
 -- ARGV[4] request fingerprint ('' when no Idempotency-Key)   ARGV[5] idempotency ttl
 -- ARGV[6] new immutable document (JSON)   ARGV[7] now   ARGV[8] refusal ('' = bookable)
 -- ARGV[9] the clinic's change channel
+-- KEYS[9] outbox stream   ARGV[10..13] event id, type, time, data (JSON): the event
+-- written with the change (see outbox.py)
 -- Returns {outcome, booking_id or status}.
 if ARGV[4] ~= '' then
   local seen = redis.call('HMGET', KEYS[5], 'fingerprint', 'booking_id')
@@ -56,5 +58,7 @@ if ARGV[4] ~= '' then
   redis.call('HSET', KEYS[5], 'fingerprint', ARGV[4], 'booking_id', ARGV[3])
   redis.call('EXPIRE', KEYS[5], ARGV[5])
 end
+redis.call('XADD', KEYS[9], '*', 'id', ARGV[10], 'type', ARGV[11], 'at', ARGV[12],
+  'data', ARGV[13])
 redis.call('PUBLISH', ARGV[9], 'rescheduled')
 return {'rescheduled', ARGV[3]}
