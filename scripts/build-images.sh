@@ -11,7 +11,7 @@
 #   IMAGE_PLATFORM    e.g. linux/arm64, or linux/amd64,linux/arm64 for a multi-platform
 #                     manifest (needs IMAGE_PUSH=1; other CPUs need qemu-user-static)
 #   IMAGE_BUILDER     auto (default), docker or buildah
-#   PYTHON_IMAGE, NODE_IMAGE   other base images than the Dockerfiles' official defaults
+#   PYTHON_IMAGE, NODE_IMAGE   other base images than services/Dockerfile's official defaults
 #   LOCAL_BASE_IMAGES=1        build the debootstrap stand-in bases and use them
 #                              (scripts/build-base-images.sh; for machines that cannot
 #                              pull the official images)

@@ -374,7 +374,7 @@ def test_dockerignore_reincludes_folders_by_name_for_buildah() -> None:
 @pytest.mark.parametrize("service", SERVICES)
 def test_builds_need_no_frontend_image(service: str) -> None:
     """A `# syntax=` line makes BuildKit fetch a frontend image from Docker Hub, which
-    fails in air-gapped builds; the built-in frontend understands these Dockerfiles."""
+    fails in air-gapped builds; the built-in frontend understands this Dockerfile."""
     text = DOCKERFILE.read_text()
     assert not re.search(r"^#\s*syntax\s*=", text, re.M | re.I)
 
