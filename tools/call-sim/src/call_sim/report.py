@@ -15,7 +15,7 @@ Sources, and why each is the most honest one for its part:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -237,17 +237,23 @@ def latency_rows(turns: Sequence[TurnAnalysis], detection: TurnDetection) -> lis
     def measured(name: str) -> tuple[float, ...]:
         return tuple(v for t in turns if (v := getattr(t, name)) is not None)
 
-    rows = [
-        LatencyRow(label, stage(name), meaning)
-        for label, name, meaning in (
+    def table(
+        values: Callable[[str], tuple[float, ...]], rows: Iterable[tuple[str, str, str]]
+    ) -> list[LatencyRow]:
+        """(label, measure, meaning) rows, each measure read with `values`."""
+        return [LatencyRow(label, values(name), meaning) for label, name, meaning in rows]
+
+    rows = table(
+        stage,
+        (
             ("end_of_utterance", "end_of_utterance", "agent: its end of speech → turn committed"),
             ("transcription", "transcription", "agent: its end of speech → STT final"),
             ("llm_ttft", "llm_ttft", "agent: LLM time to first token (the speaking round)"),
             ("llm_first_sentence", "llm_first_sentence", "agent: LLM → first sentence for the TTS"),
             ("tts_ttfb", "tts_ttfb", "agent: TTS time to first audio"),
             ("end_to_end (agent)", "end_to_end", "agent: its end of speech → its first audio out"),
-        )
-    ]
+        ),
+    )
     rows.append(
         LatencyRow(
             "end_to_end (caller)",
@@ -260,9 +266,9 @@ def latency_rows(turns: Sequence[TurnAnalysis], detection: TurnDetection) -> lis
             f"VAD silence {detection.vad_min_silence * 1000:.0f} ms, endpointing min"
             f" {detection.endpointing_min_delay * 1000:.0f} ms"
         )
-        rows += [
-            LatencyRow(label, split(name), meaning)
-            for label, name, meaning in (
+        rows += table(
+            split,
+            (
                 ("  providers", "providers_ms", "simulated STT + LLM + TTS on the critical path"),
                 ("    stt", "stt_ms", "provider-sim endpointing + final delay"),
                 ("    llm", "llm_ms", "TTFT + streamed deltas waited for, every round"),
@@ -273,11 +279,11 @@ def latency_rows(turns: Sequence[TurnAnalysis], detection: TurnDetection) -> lis
                     f"our config beyond providers ({detection_config})",
                 ),
                 ("  system added", "system_added_ms", "transport, framework, tools, CPU"),
-            )
-        ]
-        rows += [
-            LatencyRow(label, measured(name), meaning)
-            for label, name, meaning in (
+            ),
+        )
+        rows += table(
+            measured,
+            (
                 (
                     "    caller → STT",
                     "inbound_ms",
@@ -293,8 +299,8 @@ def latency_rows(turns: Sequence[TurnAnalysis], detection: TurnDetection) -> lis
                     "outbound_ms",
                     "agent's first audio frame → caller hears it (WebRTC out)",
                 ),
-            )
-        ]
+            ),
+        )
     return rows
 
 
