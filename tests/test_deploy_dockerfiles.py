@@ -199,7 +199,13 @@ def test_every_service_has_an_image_and_every_image_a_service() -> None:
     for service in SERVICES:
         dockerfile(service)
     shared = parse_dockerfile(DOCKERFILE.read_text())
-    final_stages = {s.name for s in shared.stages if s.base == "runtime"}
+    used = {s.base for s in shared.stages} | {
+        m
+        for s in shared.stages
+        for c in s.of("COPY")
+        for m in re.findall(r"--from=(\S+)", c.arguments)
+    }
+    final_stages = {s.name for s in shared.stages if s.name not in used}
     assert final_stages == set(SERVICES), "a final stage for no service (or a service without)"
 
 
