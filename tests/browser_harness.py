@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WEB_DIR = REPO_ROOT / "web"
+DIST_DIR = WEB_DIR / "dist"
 DRIVER = WEB_DIR / "tests" / "browser-driver.mjs"
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 SAMPLE_RATE = 48_000

@@ -4,6 +4,9 @@ dispatch's restart policy, so the token service's dispatch watchdog sees the rec
 leave without ending the call and dispatches a resumed one (`"resumed": true`) to the
 other worker, which opens with the apology.
 
+A web caller rides the same resume: the page says "reconnecting you" while the watchdog
+brings the other worker's receptionist, stays in the room, and carries on with it.
+
 And a rollout never cuts a call: SIGTERM drains a worker, its call goes on, and a call
 placed during the drain goes to the other worker.
 """
@@ -13,12 +16,16 @@ from __future__ import annotations
 import json
 import secrets
 import signal
+import time
+import wave
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from browser_harness import CHROMIUM, DIST_DIR, Browser, button, wait_until
 from call_sim.waiting import WaitingCaller
 from call_sim.worker_metrics import parse
 from livekit import api
@@ -61,8 +68,23 @@ def _active_calls(stack: Any, worker: str) -> float:
     return samples.get(("receptionist_active_sessions", ()), 0.0)
 
 
+def _receptionists_lost(stack: Any, detected_by: str) -> float:
+    """The watchdog's count of receptionists lost mid-call, by what noticed it."""
+    text = httpx.get(f"{stack.service_url('token-service')}/metrics", timeout=10).text
+    series = ("dispatch_watchdog_receptionists_lost_total", (("detected_by", detected_by),))
+    return parse(text).get(series, 0.0)
+
+
 def _worker_with_the_call(stack: Any) -> str:
-    busy = [w for w in stack.worker_names if _active_calls(stack, w) >= 1]
+    """The one worker with the call. On a loaded machine the watchdog may have brought a
+    second receptionist to a slow-starting call; it leaves on finding the first, so allow
+    it a few seconds to go."""
+    deadline = time.monotonic() + 20
+    while True:
+        busy = [w for w in stack.worker_names if _active_calls(stack, w) >= 1]
+        if len(busy) == 1 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert len(busy) == 1, f"expected the call on one worker, saw {busy}"
     return busy[0]
 
@@ -75,13 +97,20 @@ async def test_a_call_survives_its_worker_being_killed(stack: Any) -> None:
         assert await caller.wait_for_words("thank you for calling", AGENT_TIMEOUT_SECONDS)
         first = caller.record.agent_identity
         doomed = _worker_with_the_call(stack)
+        by_heartbeat = _receptionists_lost(stack, "heartbeat")
+        by_livekit = _receptionists_lost(stack, "livekit")
         stack.component(doomed).process.send_signal(signal.SIGKILL)
+        killed_at = time.monotonic()
         stack.component(doomed).process.wait()
         apologiser = await caller.wait_for_words("sorry, we were cut off", AGENT_TIMEOUT_SECONDS)
         assert apologiser is not None, f"no apology: {caller.record}"
+        print(f"SIGKILL → the resumed apology heard: {time.monotonic() - killed_at:.1f} s")
         assert apologiser != first
         survivor = next(w for w in stack.worker_names if w != doomed)
         assert _active_calls(stack, survivor) == 1.0
+        # the dead worker's silence gave it away, not LiveKit's ~20 s connection timeout
+        assert _receptionists_lost(stack, "heartbeat") == by_heartbeat + 1
+        assert _receptionists_lost(stack, "livekit") == by_livekit
     finally:
         await caller.hang_up()
 
@@ -169,3 +198,79 @@ async def test_a_draining_worker_finishes_its_call_and_takes_no_new_one(stack: A
     # once its call ends, the drained worker exits cleanly
     stack.component(draining).process.wait(timeout=60)
     assert stack.component(draining).process.returncode == 0
+
+
+def _silent_wav(path: Path, seconds: float = 30.0) -> Path:
+    """The web caller's fake microphone: silence, so it never starts a turn of its own."""
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16_000)
+        out.writeframes(b"\x00\x00" * int(16_000 * seconds))
+    return path
+
+
+async def test_a_web_caller_is_reconnected_when_its_receptionist_is_lost(
+    stack: Any, tmp_path: Path
+) -> None:
+    """The page stays in the room through the loss ("reconnecting you"), then the resumed
+    receptionist's apology is shown and heard, and the caller can still hang up."""
+    assert (DIST_DIR / "index.html").is_file(), "web/dist is not built: run `make web`"
+    assert CHROMIUM.is_file(), f"no Chromium at {CHROMIUM}"
+    origin = stack.urls.token_service
+    browser = await Browser.launch(
+        [
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={_silent_wav(tmp_path / 'silence.wav')}",
+        ],
+        tmp_path / "browser-driver.log",
+    )
+    page = await browser.new_page()
+    try:
+        assert await page.goto(f"{origin}/?clinic_id=bright-smile") == 200, "no page served"
+        await page.click(button("Call"))
+        await page.wait_for(
+            ".bsc-line--receptionist",
+            has_text="Thank you for calling",
+            within=AGENT_TIMEOUT_SECONDS,
+        )
+        doomed = _worker_with_the_call(stack)
+        stack.component(doomed).process.send_signal(signal.SIGKILL)
+        killed_at = time.monotonic()
+        stack.component(doomed).process.wait()
+
+        await page.wait_for(
+            ".bsc-status-detail", has_text="reconnecting you", within=AGENT_TIMEOUT_SECONDS
+        )
+        noticed_after = time.monotonic() - killed_at
+        await page.wait_for(button("Hang up"))  # still in the call
+        await page.wait_for(
+            ".bsc-line--receptionist",
+            has_text="Sorry, we were cut off",
+            within=AGENT_TIMEOUT_SECONDS,
+        )
+        resumed_after = time.monotonic() - killed_at
+        # the page carries no phone number: the apology asks rather than claims a check
+        await page.wait_for(
+            ".bsc-line--receptionist", has_text="your full name and the phone number", within=20
+        )
+        print(
+            f"SIGKILL → page says reconnecting: {noticed_after:.1f} s; "
+            f"→ resumed apology on the page: {resumed_after:.1f} s"
+        )
+
+        async def apology_audible() -> dict[str, Any] | None:
+            audio: dict[str, Any] = await page.probe("agentAudio")
+            return audio if audio["found"] and audio["peak"] > 0.05 else None
+
+        await wait_until(apology_audible, within=20)
+        assert await page.probe("attachedAudio") == 1  # the lost receptionist's is gone
+        assert await page.status() in {"Speaking", "Listening"}, await page.status()
+        survivor = next(w for w in stack.worker_names if w != doomed)
+        assert _active_calls(stack, survivor) == 1.0
+
+        await page.click(button("Hang up"))
+        await page.wait_for(".bsc-status-detail", has_text="You hung up")
+    finally:
+        await page.close()
+        await browser.close()

@@ -32,6 +32,7 @@ import numpy as np
 import pytest
 from browser_harness import (
     CHROMIUM,
+    DIST_DIR,
     REPO_ROOT,
     SAMPLE_RATE,
     Browser,
@@ -46,7 +47,6 @@ from browser_harness import (
 )
 from call_sim.stack import LiveKitServer, SchedulingBook, free_port, livekit_server
 
-DIST_DIR = REPO_ROOT / "web" / "dist"
 ARTIFACTS = REPO_ROOT / ".artifacts"
 PRIVATE_KEY = "webtestkey"
 PRIVATE_SECRET = "web-test-secret-0123456789abcdef0123456789"

@@ -37,12 +37,30 @@ export const ATTR_AGENT_STATE = 'lk.agent.state';
 
 /**
  * Key in the room's metadata (JSON) where the token service's dispatch watchdog says how
- * the wait for a receptionist goes: `busy` (all lines busy, retrying: hold), `served`, or
- * `unavailable` (the retries ended).
+ * the wait for a receptionist goes: `busy` (all lines busy, retrying: hold), `served`,
+ * `unavailable` (the retries ended), or `resuming` (the receptionist's worker died; the
+ * watchdog removes it and brings another).
  */
 export const DISPATCH_STATUS_KEY = 'lk.dispatch.status';
 /** While the watchdog retries, the page waits this long at most before giving up itself. */
 const ON_HOLD_TIMEOUT_SECONDS = 180;
+
+/**
+ * A receptionist leaving for one of these reasons ended the call (or the room went away).
+ * Any other reason means it was lost (its worker killed, its node gone): the token
+ * service's watchdog sees the same event and dispatches a resumed receptionist, so the
+ * page stays in the room. The watchdog's `_AGENT_ENDED_CALL` is the same set.
+ */
+const RECEPTIONIST_ENDED_CALL: ReadonlySet<DisconnectReason> = new Set([
+  DisconnectReason.CLIENT_INITIATED,
+  DisconnectReason.ROOM_DELETED,
+  DisconnectReason.ROOM_CLOSED,
+  DisconnectReason.PARTICIPANT_REMOVED,
+]);
+
+export function receptionistEndedCall(reason: DisconnectReason | undefined): boolean {
+  return reason !== undefined && RECEPTIONIST_ENDED_CALL.has(reason);
+}
 
 export function dispatchStatus(metadata: string | undefined): string | undefined {
   if (!metadata) return undefined;
@@ -66,6 +84,7 @@ export type CallPhase =
   | 'waiting' // in the room, the receptionist has not joined yet
   | 'active' // the receptionist is in the room
   | 'reconnecting' // the connection dropped; LiveKit is trying to restore it
+  | 'resuming' // the receptionist was lost mid-call (its worker died); another is coming
   | 'ended' // hung up, or the receptionist ended the call
   | 'failed'; // see `error`
 
@@ -155,7 +174,9 @@ export class CallSession {
   }
 
   get inCall(): boolean {
-    return ['starting', 'waiting', 'active', 'reconnecting'].includes(this.snapshot.phase);
+    return ['starting', 'waiting', 'active', 'reconnecting', 'resuming'].includes(
+      this.snapshot.phase,
+    );
   }
 
   /** Must run inside the click handler: the browser only allows audio after a user gesture. */
@@ -235,8 +256,10 @@ export class CallSession {
   private onDispatchStatus(room: Room, metadata: string | undefined): void {
     if (this.room !== room || this.agent) return;
     const status = dispatchStatus(metadata);
-    if (status === 'busy' && this.snapshot.phase === 'waiting' && !this.snapshot.onHold) {
-      this.update({ onHold: true });
+    const waiting = this.snapshot.phase === 'waiting' && !this.snapshot.onHold;
+    if (status === 'busy' && (waiting || this.snapshot.phase === 'resuming')) {
+      // a resumed call keeps saying "reconnecting you" rather than "all lines are busy"
+      if (waiting) this.update({ onHold: true });
       // the watchdog owns the wait now; keep only a backstop in case it goes silent
       clearTimeout(this.agentTimer);
       this.agentTimer = setTimeout(() => {
@@ -248,8 +271,8 @@ export class CallSession {
   }
 
   /** Gives the receptionist `agentJoinTimeoutSeconds` to (re)join, then fails with `failure`. */
-  private awaitAgent(room: Room, failure: CallErrorKind): void {
-    this.update({ phase: 'waiting', agentState: undefined });
+  private awaitAgent(room: Room, failure: CallErrorKind, phase: CallPhase = 'waiting'): void {
+    this.update({ phase, agentState: undefined });
     clearTimeout(this.agentTimer);
     this.agentTimer = setTimeout(() => {
       if (this.room === room && !this.agent) this.fail({ kind: failure });
@@ -288,11 +311,18 @@ export class CallSession {
           this.readAgentState();
         }
       })
-      .on(RoomEvent.ParticipantDisconnected, (participant) => {
+      .on(RoomEvent.ParticipantDisconnected, (participant, reason) => {
+        this.dropAudioOf(participant.identity);
         if (participant !== this.agent) return;
+        this.agent = undefined;
         // While reconnecting, LiveKit drops everyone it knew; that is not the agent hanging up.
-        if (this.snapshot.phase === 'reconnecting') this.agent = undefined;
-        else void this.endByReceptionist();
+        if (this.snapshot.phase === 'reconnecting') return;
+        // "resuming": the watchdog is taking a dead worker's receptionist out (removed)
+        const resuming = dispatchStatus(room.metadata) === 'resuming';
+        if (receptionistEndedCall(reason) && !resuming) void this.endByReceptionist();
+        // lost mid-call: stay in the room while the watchdog brings a resumed receptionist
+        // (it says "busy" as it dispatches, which extends the wait; "unavailable" ends it)
+        else this.awaitAgent(room, 'agent-busy', 'resuming');
       })
       .on(RoomEvent.TrackSubscribed, (track, _publication, participant) => {
         if (track.kind === Track.Kind.Audio) this.playAudio(track, participant);
@@ -313,7 +343,8 @@ export class CallSession {
   private onConnectionState(room: Room, state: ConnectionState): void {
     const lost =
       state === ConnectionState.Reconnecting || state === ConnectionState.SignalReconnecting;
-    if (lost && (this.snapshot.phase === 'waiting' || this.snapshot.phase === 'active')) {
+    const inRoom = ['waiting', 'active', 'resuming'].includes(this.snapshot.phase);
+    if (lost && inRoom) {
       clearTimeout(this.agentTimer);
       this.update({ phase: 'reconnecting' });
     } else if (state === ConnectionState.Connected && this.snapshot.phase === 'reconnecting') {
@@ -377,7 +408,19 @@ export class CallSession {
 
   private stopAudio(track: RemoteTrack): void {
     track.detach().forEach((element) => element.remove());
-    if (track.sid) this.audioElements.delete(track.sid);
+    if (track.sid) {
+      this.audioElements.get(track.sid)?.remove();
+      this.audioElements.delete(track.sid);
+    }
+  }
+
+  /** A participant who left may leave its (already detached) audio element behind. */
+  private dropAudioOf(identity: string): void {
+    for (const [sid, element] of this.audioElements) {
+      if (element.dataset.participant !== identity) continue;
+      element.remove();
+      this.audioElements.delete(sid);
+    }
   }
 
   private async endByReceptionist(): Promise<void> {

@@ -134,7 +134,7 @@ function setUp(script: HTMLScriptElement): void {
   });
   shadow.addEventListener(PHASE_EVENT, (event) => {
     const { phase } = (event as CustomEvent<CallSnapshot>).detail;
-    inCall = ['starting', 'waiting', 'active', 'reconnecting'].includes(phase);
+    inCall = ['starting', 'waiting', 'active', 'reconnecting', 'resuming'].includes(phase);
     renderLauncher(!panel.hidden);
   });
 }

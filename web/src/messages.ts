@@ -93,6 +93,12 @@ export function statusText(snapshot: CallSnapshot): StatusText {
       return snapshot.agentState ? AGENT_STATUS[snapshot.agentState] : AGENT_STATUS.initializing;
     case 'reconnecting':
       return { label: 'Reconnecting', detail: 'Connection lost — reconnecting…', tone: 'warn' };
+    case 'resuming':
+      return {
+        label: 'Reconnecting',
+        detail: 'We were cut off — reconnecting you to the receptionist…',
+        tone: 'warn',
+      };
     case 'ended':
       return {
         label: 'Call ended',

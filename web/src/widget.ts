@@ -229,7 +229,7 @@ export function mountCallWidget(
     soundButton.hidden = !(inCall && snapshot.audioBlocked);
     runTimer(
       snapshot.phase === 'active' ||
-        (snapshot.phase === 'reconnecting' && timerInterval !== undefined),
+        (['reconnecting', 'resuming'].includes(snapshot.phase) && timerInterval !== undefined),
     );
     if (snapshot.phase === 'starting') timer.hidden = true;
 

@@ -106,10 +106,24 @@ def test_fallback_has_no_clinic_facts() -> None:
 
 
 def test_a_resumed_call_opens_with_the_apology_and_only_what_the_book_says() -> None:
-    unknown = prompts.resumed_greeting(PROFILE, None)
-    assert unknown.startswith("Sorry, we were cut off.")
-    assert "phone number" in unknown
     nothing = prompts.resumed_greeting(PROFILE, [])
+    assert nothing.startswith("Sorry, we were cut off.")
     assert "nothing is booked" in nothing
     booked = prompts.resumed_greeting(PROFILE, ["cleaning with Maria Lopez tomorrow at 10 AM"])
     assert "your cleaning with Maria Lopez tomorrow at 10 AM is booked" in booked
+
+
+def test_a_resumed_caller_without_a_number_is_asked_what_the_book_needs() -> None:
+    """The web page carries no number: the apology claims no check it did not make, and
+    asks for both things find_appointments verifies."""
+    unknown = prompts.resumed_greeting_unknown_caller(PROFILE)
+    assert unknown.startswith("Sorry, we were cut off.")
+    assert "I've checked" not in unknown
+    assert "your full name and the phone number" in unknown
+
+
+def test_a_resumed_caller_is_told_when_the_book_cannot_be_read() -> None:
+    unreachable = prompts.resumed_greeting_book_unreachable(PROFILE)
+    assert "can't reach our appointment book" in unreachable
+    assert "phone number" not in unreachable  # the line carried it already
+    assert "I've checked" not in unreachable

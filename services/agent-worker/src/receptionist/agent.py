@@ -65,7 +65,7 @@ class Receptionist(AvailabilityTools, AppointmentTools, PeopleTools, EndingTools
         self._clock = clock
         self.references = References()
         self.approval = Approval()
-        self.ledger = ChangeLedger()
+        self.change_ledger = ChangeLedger()
         instructions = prompts.instructions(profile, self._now())
         if resumed:
             instructions += prompts.RESUMED_CALL_NOTE
@@ -74,26 +74,25 @@ class Receptionist(AvailabilityTools, AppointmentTools, PeopleTools, EndingTools
     async def on_enter(self) -> None:
         self.session.on("conversation_item_added", self._on_conversation_item)
         if self.resumed:
-            booked = await self._booked_for_caller()
-            self.session.say(prompts.resumed_greeting(self.profile, booked))
+            self.session.say(await self._resumed_greeting())
         else:
             self.session.say(prompts.greeting(self.profile))
 
-    async def _booked_for_caller(self) -> list[str] | None:
-        """What the book holds for the caller's number, said naturally: read from the
-        scheduling API, never guessed. None when the number is unknown or the book is
-        out of reach (the greeting then asks for the number instead)."""
+    async def _resumed_greeting(self) -> str:
+        """The apology, with what the book holds for the caller's number: read from the
+        scheduling API, never guessed. A caller without a number on the line (the web
+        page) is asked for name and number; an unreachable book is said to be one."""
         phone = normalize_phone(self.caller_phone, self.region) if self.caller_phone else None
         if phone is None:
-            return None
+            return prompts.resumed_greeting_unknown_caller(self.profile)
         try:
             bookings = await self.scheduling.find_bookings(self.clinic_id, phone=phone)
         except SchedulingError:
             logger.warning("could not read the caller's bookings back after a resume")
-            return None
+            return prompts.resumed_greeting_book_unreachable(self.profile)
         now = self._clock()
         upcoming = sorted((b for b in bookings if b.start > now), key=lambda b: b.start)
-        return [self._describe(b) for b in upcoming]
+        return prompts.resumed_greeting(self.profile, [self._describe(b) for b in upcoming])
 
     async def on_exit(self) -> None:
         self.session.off("conversation_item_added", self._on_conversation_item)

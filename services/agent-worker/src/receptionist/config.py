@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     """The LiveKit API secret."""
     agent_name: str = "bright-smile-receptionist"
     """The explicit dispatch name."""
+    dispatch_heartbeat_url: str = ""
+    """The token service's base URL, for heartbeats to its dispatch watchdog (this worker's
+    calls, about once a second): when they stop, the watchdog resumes the calls on another
+    worker within `DISPATCH_WORKER_SILENCE_SECONDS` instead of LiveKit's ~20 s. Empty: no
+    heartbeat."""
+    dispatch_heartbeat_seconds: float = Field(default=1.0, gt=0, le=10)
+    """How often the heartbeat is sent; keep it well under the watchdog's silence."""
     default_clinic_id: str = "bright-smile"
     """The clinic used when the dispatch metadata names none."""
 

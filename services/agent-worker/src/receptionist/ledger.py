@@ -16,7 +16,6 @@ class ChangeLedger:
     def __init__(self) -> None:
         self._booked: dict[str, Booking] = {}
         self._idempotency_keys: dict[ChangeDetails, str] = {}
-        self.touched_booking_ids: list[str] = []
 
     def idempotency_key(self, details: ChangeDetails) -> str:
         """The same key for every attempt at the same change: the API replays the first."""
@@ -27,14 +26,11 @@ class ChangeLedger:
 
     def booked(self, slot_id: str, booking: Booking) -> None:
         self._booked[slot_id] = booking
-        self._touched(booking.booking_id)
 
-    def changed(self, booking_id: str, result: Booking) -> None:
-        """The booking `booking_id` was moved or cancelled (into `result`): it no longer
-        counts as booked in this call."""
+    def changed(self, booking_id: str) -> None:
+        """The booking `booking_id` was moved or cancelled: it no longer counts as booked
+        in this call."""
         self._booked = {k: b for k, b in self._booked.items() if b.booking_id != booking_id}
-        self._touched(booking_id)
-        self._touched(result.booking_id)
 
     def already_booked(self, details: BookingDetails) -> Booking | None:
         """The booking this call already holds for exactly these details, if any."""
@@ -47,10 +43,6 @@ class ChangeLedger:
         ):
             return None
         return booking
-
-    def _touched(self, booking_id: str) -> None:
-        if booking_id not in self.touched_booking_ids:
-            self.touched_booking_ids.append(booking_id)
 
 
 def already_moved(booking: Booking | None, slot: Slot | None) -> bool:

@@ -30,23 +30,43 @@ find_appointments and tell them exactly which appointments are booked and that a
 else was not."""
 
 
-def resumed_greeting(profile: ClinicProfile, booked: list[str] | None) -> str:
+def _resumed_opening(profile: ClinicProfile) -> str:
+    return f"Sorry, we were cut off. This is {profile.name} again."
+
+
+def resumed_greeting(profile: ClinicProfile, booked: list[str]) -> str:
     """The first words of a receptionist taking over a call whose receptionist was lost
-    (its worker died). `booked` is what the scheduling API holds for the caller's number
-    (None: the number is unknown, so it asks rather than guesses)."""
-    opening = f"Sorry, we were cut off. This is {profile.name} again."
-    if booked is None:
-        return (
-            f"{opening} If you were booking or changing an appointment, tell me your phone "
-            "number and I'll check exactly what went through. How can I help?"
-        )
+    (its worker died), when the book was read for the caller's number: `booked` is what
+    the scheduling API holds for it, said naturally (empty: nothing)."""
     if not booked:
         return (
-            f"{opening} I've checked: nothing is booked under your number, so nothing went "
-            "through before we were cut off. How can I help?"
+            f"{_resumed_opening(profile)} I've checked: nothing is booked under your number, "
+            "so nothing went through before we were cut off. How can I help?"
         )
     listed = " and ".join(booked)
-    return f"{opening} I've checked: your {listed} is booked. What else can I do for you?"
+    return (
+        f"{_resumed_opening(profile)} I've checked: your {listed} is booked. "
+        "What else can I do for you?"
+    )
+
+
+def resumed_greeting_unknown_caller(profile: ClinicProfile) -> str:
+    """The same for a caller whose number the call does not carry (the web page): nothing
+    was read, so it claims nothing and asks for what find_appointments needs."""
+    return (
+        f"{_resumed_opening(profile)} If you were booking or changing an appointment, tell "
+        "me your full name and the phone number it's under, and I'll check the book for "
+        "exactly what went through. How can I help?"
+    )
+
+
+def resumed_greeting_book_unreachable(profile: ClinicProfile) -> str:
+    """The same when the caller's number is known but the book cannot be read right now:
+    it says so instead of asking for a number it already has."""
+    return (
+        f"{_resumed_opening(profile)} I can't reach our appointment book this moment, so I "
+        "can't tell you yet what went through before we were cut off. How can I help?"
+    )
 
 
 def fallback_greeting() -> str:

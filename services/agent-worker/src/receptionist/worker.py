@@ -13,7 +13,9 @@ import asyncio
 import json
 import logging
 import re
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from livekit import rtc
 from livekit.agents import AgentServer, JobContext, JobExecutorType, JobProcess, utils, vad
@@ -29,6 +31,7 @@ from .call_summary import CallSummarizer
 from .capacity import CapacityLoad
 from .config import Settings, get_settings
 from .front_desk import utc_now
+from .heartbeat import HeartbeatSender, calls_of, new_worker_id
 from .logs import install_redaction
 from .metrics import get_metrics, reap_dead_processes
 from .phone import normalize_phone
@@ -43,6 +46,11 @@ logger = logging.getLogger(__name__)
 
 CLINIC_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 REAP_INTERVAL_SECONDS = 30.0
+CALLER_KINDS = (
+    rtc.ParticipantKind.PARTICIPANT_KIND_STANDARD,
+    rtc.ParticipantKind.PARTICIPANT_KIND_SIP,
+)
+CALLER_WAIT_SECONDS = 5.0
 _background_tasks: set[asyncio.Task[None]] = set()
 
 
@@ -123,6 +131,32 @@ async def report_call(
         max_attempts=settings.call_record_max_attempts,
         backoff_seconds=settings.call_record_backoff_seconds,
     ).send(clinic_id, record)
+def _joined(participant: rtc.Participant) -> tuple[float, str]:
+    joined = participant.joined_at
+    return (joined.timestamp() if joined else float("inf"), participant.identity)
+
+
+def another_receptionist_came_first(room: rtc.Room) -> bool:
+    """Whether a receptionist joined this room before ours: the watchdog dispatched again
+    because the first job was slow to start (a loaded machine), and both arrived. The
+    earliest stays (identity breaks a tie); the caller must hear only one."""
+    mine = _joined(room.local_participant)
+    return any(
+        _joined(other) < mine
+        for other in room.remote_participants.values()
+        if other.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
+    )
+
+
+async def _caller_arrives(ctx: JobContext) -> bool:
+    """The caller is in the room already (they always join first), or joins very soon."""
+    try:
+        await asyncio.wait_for(
+            ctx.wait_for_participant(kind=list(CALLER_KINDS)), CALLER_WAIT_SECONDS
+        )
+    except TimeoutError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -194,10 +228,13 @@ async def entrypoint(ctx: JobContext) -> None:
     ledger = CallLedger(started_at=utc_now())
     scheduling = CallScheduling(resources.scheduling, ledger)
     telemetry = CallTelemetry(get_metrics(), providers=PROVIDERS, clinic_id=clinic_id)
+    # set when this job stands down (another receptionist has the call, or no caller came):
+    # the call's record is the other job's to file, or there was no call
+    stood_down = False
 
     async def on_shutdown(reason: str) -> None:
         call_outcome.end("completed")
-        if settings.call_records_enabled:
+        if settings.call_records_enabled and not stood_down:
             await report_call(
                 settings,
                 ledger,
@@ -254,6 +291,18 @@ async def entrypoint(ctx: JobContext) -> None:
         await ctx.connect()
         note_channel(ledger, ctx.room)
         ctx.room.on("participant_connected", lambda _: note_channel(ledger, ctx.room))
+        # a resumed call may still hold the lost receptionist: it never counts as first
+        if not resumed and another_receptionist_came_first(ctx.room):
+            logger.info("another receptionist already has this call; leaving it to them")
+            stood_down = True
+            ctx.shutdown(reason="duplicate dispatch")
+            return
+        if not await _caller_arrives(ctx):
+            # a job that started after the call ended re-creates the room by joining it
+            logger.info("no caller in the room: the call ended before this receptionist came")
+            stood_down = True
+            ctx.shutdown(reason="no caller")
+            return
         if isinstance(agent, Receptionist) and resumed:
             agent.caller_phone = caller_phone_in(ctx.room)
         await session.start(agent=agent, room=ctx.room, room_options=room_options(settings))
@@ -275,15 +324,29 @@ async def _reap_forever(directory: str) -> None:
             logger.info("dropped live gauges of exited job processes", extra={"pids": reaped})
 
 
-def _on_worker_started(settings: Settings) -> None:
+def _run_in_background(work: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.get_running_loop().create_task(work)
+    _background_tasks.add(task)
+    task.add_done_callback(_background_tasks.discard)
+
+
+def _on_worker_started(settings: Settings, server: AgentServer) -> None:
     """Main process, right after the framework wiped the metrics directory."""
     install_redaction()
     preinitialise_metrics(settings)
     # the framework only creates its active-job series when the first job starts
     framework_metrics.RUNNING_JOB_GAUGE.labels(nodename=utils.nodename())
-    task = asyncio.get_running_loop().create_task(_reap_forever(settings.prometheus_multiproc_dir))
-    _background_tasks.add(task)
-    task.add_done_callback(_background_tasks.discard)
+    _run_in_background(_reap_forever(settings.prometheus_multiproc_dir))
+    if settings.dispatch_heartbeat_url:
+        heartbeat = HeartbeatSender(
+            token_service_url=settings.dispatch_heartbeat_url,
+            api_key=settings.livekit_api_key.get_secret_value(),
+            api_secret=settings.livekit_api_secret.get_secret_value(),
+            worker_id=new_worker_id(),
+            calls=lambda: calls_of(server.active_jobs),
+            interval_seconds=settings.dispatch_heartbeat_seconds,
+        )
+        _run_in_background(heartbeat.run_forever())
 
 
 def build_server(settings: Settings) -> AgentServer:
@@ -307,5 +370,5 @@ def build_server(settings: Settings) -> AgentServer:
         log_level=settings.log_level,
     )
     server.rtc_session(entrypoint, agent_name=settings.agent_name)
-    server.on("worker_started", lambda: _on_worker_started(settings))
+    server.on("worker_started", lambda: _on_worker_started(settings, server))
     return server

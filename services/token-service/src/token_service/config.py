@@ -122,6 +122,10 @@ class Settings(BaseSettings):
     """The leader's pass interval."""
     dispatch_leader_ttl_seconds: float = Field(default=5.0, gt=0, le=120)
     """How long a dead leader's lease blocks the other replicas."""
+    dispatch_worker_silence_seconds: float = Field(default=4.0, gt=0, le=120)
+    """An agent worker whose heartbeats (`POST /v1/dispatch/worker-heartbeat`, about one a
+    second) stop this long is dead: its receptionists are removed and its calls resumed on
+    another worker. LiveKit itself notices only after its ICE timeouts, ~20 s."""
 
     _split = field_validator(
         "clinic_ids",

@@ -53,7 +53,7 @@ class CommitPath(ClinicDesk):
     # "this exact change is already done": answered as done, never refused or re-attempted
 
     def _already_booked(self, details: BookingDetails) -> str | None:
-        booking = self.ledger.already_booked(details)
+        booking = self.change_ledger.already_booked(details)
         if booking is None:
             return None
         when = spoken_datetime(booking.start, self._tz, self._today())
@@ -103,11 +103,11 @@ class CommitPath(ClinicDesk):
                 slot_id=details.slot_id,
                 patient_name=details.patient_name,
                 patient_phone=details.patient_phone,
-                idempotency_key=self.ledger.idempotency_key(details),
+                idempotency_key=self.change_ledger.idempotency_key(details),
             ),
             outcome="created",
         )
-        self.ledger.booked(details.slot_id, outcome.booking)
+        self.change_ledger.booked(details.slot_id, outcome.booking)
         what = (
             f"{details.appointment_type_name.lower()} with {outcome.booking.provider_name} on "
             f"{spoken_datetime(outcome.booking.start, self._tz, self._today())}"
@@ -139,13 +139,13 @@ class CommitPath(ClinicDesk):
                 self.clinic_id,
                 details.booking_id,
                 slot_id=details.new_slot_id,
-                idempotency_key=self.ledger.idempotency_key(details),
+                idempotency_key=self.change_ledger.idempotency_key(details),
             ),
             outcome="rescheduled",
         )
         appointment = self.references.booking_ref(details.booking_id) or ""
         self.references.replace_booking(appointment, moved)
-        self.ledger.changed(details.booking_id, moved)
+        self.change_ledger.changed(details.booking_id)
         when = spoken_datetime(moved.start, self._tz, self._today())
         for_model = f"Moved. Tell the caller their appointment is now on {when}."
         return Committed(for_model, tool_texts.moved(when))
@@ -163,7 +163,7 @@ class CommitPath(ClinicDesk):
         )
         appointment = self.references.booking_ref(details.booking_id) or ""
         self.references.replace_booking(appointment, cancelled)
-        self.ledger.changed(details.booking_id, cancelled)
+        self.change_ledger.changed(details.booking_id)
         policy = self.profile.policies.get("cancellation")
         mention = f" If it fits, mention the cancellation policy: {policy}" if policy else ""
         for_model = (
@@ -199,7 +199,7 @@ class CommitPath(ClinicDesk):
             raise self._booking_failure(exc) from None
         bookings.labels(outcome=outcome).inc()
         self.approval.completed()
-        self.ledger.done(details)
+        self.change_ledger.done(details)
         return result
 
     def _booking_failure(self, exc: SchedulingError) -> ToolError:

@@ -35,7 +35,7 @@ class ClinicDesk(FrontDesk):
 
     profile: ClinicProfile
     references: References
-    ledger: ChangeLedger
+    change_ledger: ChangeLedger
     approval: Approval
     _tz: ZoneInfo
     _clock: Callable[[], datetime]

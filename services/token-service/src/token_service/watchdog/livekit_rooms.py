@@ -66,6 +66,19 @@ class LiveKitRooms:
             )
         )
 
+    async def remove_participant(self, room: str, identity: str) -> bool:
+        """Take a dead worker's receptionist out of the room now; False if it (or the
+        room) is gone already: the call ended, or LiveKit noticed first."""
+        try:
+            await self._client().room.remove_participant(
+                api.RoomParticipantIdentity(room=room, identity=identity)
+            )
+        except api.TwirpError as error:
+            if error.code != api.TwirpErrorCode.NOT_FOUND:
+                raise
+            return False
+        return True
+
     async def set_status(self, room: str, status: str) -> None:
         """Publish the caller-facing status in the room's metadata (the web client reads it)."""
         await self._client().room.update_room_metadata(

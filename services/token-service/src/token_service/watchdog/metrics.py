@@ -6,6 +6,9 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 ABANDON_REASONS = ("retries_exhausted", "caller_left")
+# how a receptionist lost mid-call was noticed: its worker's heartbeat stopped, or LiveKit
+# reported it gone (its connection timed out, ~20 s after the worker died)
+LOSS_DETECTORS = ("heartbeat", "livekit")
 
 
 class WatchdogMetrics:
@@ -42,5 +45,13 @@ class WatchdogMetrics:
             "Rooms waiting for a receptionist (seen by the leader).",
             registry=registry,
         )
+        self.lost = Counter(
+            "dispatch_watchdog_receptionists_lost_total",
+            "Receptionists lost mid-call (their worker died), by what noticed it first.",
+            ["detected_by"],
+            registry=registry,
+        )
         for reason in ABANDON_REASONS:
             self.abandoned.labels(reason=reason)
+        for detector in LOSS_DETECTORS:
+            self.lost.labels(detected_by=detector)

@@ -13,6 +13,9 @@ STATUS_BUSY = "busy"
 STATUS_UNAVAILABLE = "unavailable"
 # a receptionist joined after the caller had been told to hold
 STATUS_SERVED = "served"
+# the receptionist's worker died and the watchdog is taking it out of the room: its
+# leaving (reason PARTICIPANT_REMOVED) is a lost receptionist, not the end of the call
+STATUS_RESUMING = "resuming"
 # callers who waited longer than this without a receptionist are counted
 WAIT_REPORT_SECONDS = 5.0
 

@@ -12,6 +12,7 @@ from token_service.watchdog.livekit_rooms import LiveKitRooms
 from token_service.watchdog.metrics import WatchdogMetrics
 from token_service.watchdog.policy import (
     STATUS_BUSY,
+    STATUS_RESUMING,
     STATUS_SERVED,
     STATUS_UNAVAILABLE,
     WAIT_REPORT_SECONDS,
@@ -19,10 +20,17 @@ from token_service.watchdog.policy import (
     RetryPolicy,
     decide,
 )
-from token_service.watchdog.store import LeaderLock, RoomRegistry, TrackedRoom
+from token_service.watchdog.store import (
+    LeaderLock,
+    RoomRegistry,
+    TrackedRoom,
+    WorkerCall,
+    WorkerHeartbeats,
+)
 
 logger = logging.getLogger("token_service.watchdog")
 ROOMS_PER_TICK = 200
+WORKERS_PER_TICK = 50
 SHUTDOWN_SECONDS = 1.0
 
 
@@ -36,8 +44,15 @@ class DispatchWatchdog:
         policy: RetryPolicy,
         metrics: WatchdogMetrics,
         tick_seconds: float,
+        heartbeats: WorkerHeartbeats,
+        worker_silence_seconds: float,
     ) -> None:
         self._registry = registry
+        self._heartbeats = heartbeats
+        self._worker_silence = worker_silence_seconds
+        # a new leader judges no worker silent before one silence has passed under it: a
+        # token service that was down (every heartbeat refused) must not condemn them all
+        self._leading_since: float | None = None
         self._lock = lock
         self._rooms = rooms
         self._policy = policy
@@ -79,14 +94,50 @@ class DispatchWatchdog:
         self._leading = leading
         self._metrics.leader.set(1 if leading else 0)
         if not leading:
+            self._leading_since = None
             return
         try:
             now = time.time()
+            if self._leading_since is None:
+                self._leading_since = now
+            elif now - self._leading_since >= self._worker_silence:
+                await self._resume_calls_of_silent_workers(now)
             self._metrics.tracked.set(await self._registry.count())
             for room in await self._registry.due(now, ROOMS_PER_TICK):
                 await self._check(room, now)
         except Exception:
             logger.exception("watchdog pass failed; retrying next tick")
+
+    async def _resume_calls_of_silent_workers(self, now: float) -> None:
+        """A worker whose heartbeat stopped is dead (SIGKILL, a lost node): its
+        receptionists are taken out of their rooms and each call is watched as lost, so
+        the next look dispatches a resumed receptionist."""
+        silent = await self._heartbeats.silent_since(now - self._worker_silence, WORKERS_PER_TICK)
+        for worker_id, calls in silent:
+            if calls:
+                logger.warning(
+                    "agent worker silent: resuming the calls it had",
+                    extra={"fields": {"calls": len(calls)}},
+                )
+            for call in calls:
+                await self._take_over(call, now)
+            await self._heartbeats.forget(worker_id)
+
+    async def _take_over(self, call: WorkerCall, now: float) -> None:
+        # the page learns first that the receptionist leaving next is a loss
+        await self._set_status(call.room, STATUS_RESUMING)
+        try:
+            removed = await self._rooms.remove_participant(call.room, call.identity)
+        except Exception as error:
+            logger.warning(
+                "could not remove a dead worker's receptionist",
+                extra={"fields": {"error": type(error).__name__}},
+            )
+            removed = True  # still in the room as far as we know: resume the call anyway
+        if not removed:
+            return  # the call had ended, or LiveKit's webhook already reported the loss
+        self._metrics.lost.labels(detected_by="heartbeat").inc()
+        await self._registry.agent_lost(call.room, now)
 
     async def _check(self, room: TrackedRoom, now: float) -> None:
         if room.agent_joined:

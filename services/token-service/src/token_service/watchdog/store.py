@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -9,6 +10,8 @@ from redis.asyncio import Redis
 ROOMS_KEY = "dispatch-watchdog:rooms"  # sorted set: room name -> first seen (unix seconds)
 ROOM_KEY = "dispatch-watchdog:room:"  # hash per room: attempts, next_at, status, waited
 LEADER_KEY = "dispatch-watchdog:leader"
+WORKERS_KEY = "dispatch-watchdog:workers"  # sorted set: worker id -> last heartbeat (unix s)
+WORKER_KEY = "dispatch-watchdog:worker:"  # JSON list per worker: its calls (room, identity)
 # renew only our own lease: a replica that stalled past its TTL must not steal it back
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -100,6 +103,49 @@ class RoomRegistry:
 
     async def count(self) -> int:
         return int(await self._redis.zcard(ROOMS_KEY))
+
+
+@dataclass(frozen=True)
+class WorkerCall:
+    """A call a worker's heartbeat reported: the room and the receptionist's identity."""
+
+    room: str
+    identity: str
+
+
+class WorkerHeartbeats:
+    """Each agent worker reports its calls every second or so; a worker that stops is dead
+    long before LiveKit notices its receptionists are gone (ICE timeouts, ~20 s)."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def beat(self, worker_id: str, calls: list[WorkerCall], at: float) -> None:
+        listed = json.dumps([{"room": c.room, "identity": c.identity} for c in calls])
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(WORKERS_KEY, {worker_id: at})
+            pipe.set(WORKER_KEY + worker_id, listed, ex=ROOM_TTL_SECONDS)
+            await pipe.execute()
+
+    async def silent_since(self, before: float, limit: int) -> list[tuple[str, list[WorkerCall]]]:
+        """Workers whose last heartbeat is older than `before`, with the calls they had."""
+        names = await self._redis.zrangebyscore(WORKERS_KEY, "-inf", before, start=0, num=limit)
+        silent = []
+        for raw in names:
+            worker_id = raw.decode() if isinstance(raw, bytes) else str(raw)
+            listed = await self._redis.get(WORKER_KEY + worker_id)
+            calls = [
+                WorkerCall(room=str(c["room"]), identity=str(c["identity"]))
+                for c in (json.loads(listed) if listed else [])
+            ]
+            silent.append((worker_id, calls))
+        return silent
+
+    async def forget(self, worker_id: str) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(WORKERS_KEY, worker_id)
+            pipe.delete(WORKER_KEY + worker_id)
+            await pipe.execute()
 
 
 class LeaderLock:

@@ -16,7 +16,8 @@ from livekit.protocol.models import DisconnectReason, ParticipantInfo
 from livekit.protocol.webhook import WebhookEvent
 
 from token_service.api.schemas import documented_error
-from token_service.api.token import BodyTooLargeError, read_capped_body
+from token_service.watchdog.metrics import WatchdogMetrics
+from token_service.watchdog.signed import refuse, signed_body
 from token_service.watchdog.store import RoomRegistry
 
 logger = logging.getLogger("token_service.watchdog")
@@ -39,10 +40,7 @@ class WebhookContext:
     receiver: api.WebhookReceiver
     registry: RoomRegistry
     grace_seconds: float
-
-
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": code, "message": message}, status_code=status)
+    metrics: WatchdogMetrics
 
 
 @router.post(
@@ -64,26 +62,18 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 )
 async def livekit_webhook(request: Request) -> JSONResponse:
     context: WebhookContext | None = getattr(request.app.state, "webhooks", None)
-    if context is None:
-        return _error(
-            404, "not_found", "the dispatch watchdog is off (DISPATCH_WATCHDOG_ENABLED=false)"
-        )
-    authorization = request.headers.get("authorization", "")
-    if not authorization:  # refused before any body byte is read
-        return _error(
-            401, "unauthorized", "missing Authorization: LiveKit signs webhooks with the API key"
-        )
-    try:
-        body = await read_capped_body(request, MAX_BODY_BYTES)
-    except BodyTooLargeError:
-        return _error(413, "payload_too_large", f"webhook body larger than {MAX_BODY_BYTES} bytes")
+    body = await signed_body(
+        request, watchdog_on=context is not None, limit=MAX_BODY_BYTES, what="webhook"
+    )
+    if isinstance(body, JSONResponse):
+        return body
+    assert context is not None  # signed_body answered 404 otherwise
+    authorization = request.headers["authorization"]
     try:
         event = context.receiver.receive(body.decode("utf-8", errors="replace"), authorization)
     except Exception:  # bad signature, wrong key, body hash mismatch, or not JSON
-        return _error(
-            401,
-            "unauthorized",
-            "webhook signature or body did not verify against the API key",
+        return refuse(
+            401, "unauthorized", "webhook signature or body did not verify against the API key"
         )
     await _track(context, event)
     return JSONResponse({"status": "ok"})
@@ -111,4 +101,5 @@ async def _track(context: WebhookContext, event: WebhookEvent) -> None:
             "receptionist lost mid-call",
             extra={"reason": DisconnectReason.Name(event.participant.disconnect_reason)},
         )
+        context.metrics.lost.labels(detected_by="livekit").inc()
         await context.registry.agent_lost(room, now)

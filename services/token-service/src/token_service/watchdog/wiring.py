@@ -15,12 +15,12 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from token_service.config import Settings
-from token_service.watchdog import webhook
+from token_service.watchdog import heartbeat, webhook
 from token_service.watchdog.livekit_rooms import LiveKitRooms
 from token_service.watchdog.metrics import WatchdogMetrics
 from token_service.watchdog.policy import RetryPolicy
 from token_service.watchdog.runner import DispatchWatchdog
-from token_service.watchdog.store import LeaderLock, RoomRegistry
+from token_service.watchdog.store import LeaderLock, RoomRegistry, WorkerHeartbeats
 
 
 def install_watchdog(
@@ -28,15 +28,21 @@ def install_watchdog(
 ) -> DispatchWatchdog | None:
     """Adds the webhook route; returns the loop to run in the app's lifespan (or None)."""
     app.include_router(webhook.router)
+    app.include_router(heartbeat.router)
     if not settings.dispatch_watchdog_enabled:
         return None
     secret = settings.livekit_api_secret.get_secret_value()
     rooms = RoomRegistry(redis)
+    workers = WorkerHeartbeats(redis)
+    metrics = WatchdogMetrics(registry)
+    verifier = api.TokenVerifier(settings.livekit_api_key, secret)
     app.state.webhooks = webhook.WebhookContext(
-        receiver=api.WebhookReceiver(api.TokenVerifier(settings.livekit_api_key, secret)),
+        receiver=api.WebhookReceiver(verifier),
         registry=rooms,
         grace_seconds=settings.dispatch_grace_seconds,
+        metrics=metrics,
     )
+    app.state.heartbeats = heartbeat.HeartbeatContext(verifier=verifier, heartbeats=workers)
     replica = f"{socket.gethostname()}-{secrets.token_hex(4)}"
     return DispatchWatchdog(
         registry=rooms,
@@ -50,8 +56,10 @@ def install_watchdog(
             backoff_initial_seconds=settings.dispatch_backoff_initial_seconds,
             backoff_max_seconds=settings.dispatch_backoff_max_seconds,
         ),
-        metrics=WatchdogMetrics(registry),
+        metrics=metrics,
         tick_seconds=settings.dispatch_watchdog_tick_seconds,
+        heartbeats=workers,
+        worker_silence_seconds=settings.dispatch_worker_silence_seconds,
     )
 
 

@@ -364,6 +364,8 @@ class Stack:
             "AGENT_NAME": self.agent_name,
             "SCHEDULING_API_URL": self.urls.scheduling_api,
             "SCHEDULING_API_TOKEN": self.scheduling_token,
+            # the dispatch watchdog resumes a dead worker's calls once its heartbeats stop
+            "DISPATCH_HEARTBEAT_URL": self.urls.token_service,
             "HEALTH_PORT": str(self.ports[f"worker-health{suffix}"]),
             "PROMETHEUS_PORT": str(self.ports[f"worker-metrics{suffix}"]),
             "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
