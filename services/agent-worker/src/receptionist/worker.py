@@ -131,6 +131,8 @@ async def report_call(
         max_attempts=settings.call_record_max_attempts,
         backoff_seconds=settings.call_record_backoff_seconds,
     ).send(clinic_id, record)
+
+
 def _joined(participant: rtc.Participant) -> tuple[float, str]:
     joined = participant.joined_at
     return (joined.timestamp() if joined else float("inf"), participant.identity)
