@@ -11,7 +11,7 @@
 #   IMAGE_PLATFORM    e.g. linux/arm64, or linux/amd64,linux/arm64 for a multi-platform
 #                     manifest (needs IMAGE_PUSH=1; other CPUs need qemu-user-static)
 #   IMAGE_BUILDER     auto (default), docker or buildah
-#   PYTHON_IMAGE, NODE_IMAGE   other base images than the Dockerfiles' official defaults
+#   PYTHON_IMAGE, NODE_IMAGE   other base images than services/Dockerfile's official defaults
 #   LOCAL_BASE_IMAGES=1        build the debootstrap stand-in bases and use them
 #                              (scripts/build-base-images.sh; for machines that cannot
 #                              pull the official images)
@@ -68,33 +68,38 @@ if [[ -n "$IMAGE_PLATFORM" ]]; then
   fi
 fi
 
+# One Dockerfile for every service: SERVICE picks its folder, the target its final stage.
+dockerfile=services/Dockerfile
+
 build_with_docker() {
-  local dockerfile=$1 ref=$2
+  local image=$1 ref=$2
+  local args=("${build_args[@]}" -f "$dockerfile" --build-arg "SERVICE=$image" --target "$image")
   if ((multi_platform)); then
-    DOCKER_BUILDKIT=1 docker buildx build "${build_args[@]}" -f "$dockerfile" -t "$ref" --push .
+    DOCKER_BUILDKIT=1 docker buildx build "${args[@]}" -t "$ref" --push .
     return
   fi
-  DOCKER_BUILDKIT=1 docker build "${build_args[@]}" -f "$dockerfile" -t "$ref" . || return
+  DOCKER_BUILDKIT=1 docker build "${args[@]}" -t "$ref" . || return
   if [[ "$IMAGE_PUSH" == 1 ]]; then docker push "$ref" || return; fi
 }
 
 build_with_buildah() {
-  local dockerfile=$1 ref=$2
+  local image=$1 ref=$2
+  local args=(--isolation chroot --layers "${build_args[@]}" -f "$dockerfile" --build-arg "SERVICE=$image" --target "$image")
   if ((multi_platform)); then
     "${BUILDAH[@]}" manifest rm "$ref" >/dev/null 2>&1 || true
-    "${BUILDAH[@]}" bud --isolation chroot --layers "${build_args[@]}" -f "$dockerfile" --manifest "$ref" . || return
+    "${BUILDAH[@]}" bud "${args[@]}" --manifest "$ref" . || return
     "${BUILDAH[@]}" manifest push --all "${push_args[@]}" "$ref" "docker://$ref"
     return
   fi
-  "${BUILDAH[@]}" bud --isolation chroot --layers "${build_args[@]}" -f "$dockerfile" -t "$ref" . || return
+  "${BUILDAH[@]}" bud "${args[@]}" -t "$ref" . || return
   if [[ "$IMAGE_PUSH" == 1 ]]; then "${BUILDAH[@]}" push "${push_args[@]}" "$ref" "docker://$ref" || return; fi
 }
 
 # Called as `build_with_... || die`, where `set -e` is off: each step returns its failure.
 for image in $IMAGES; do
-  dockerfile="services/$image/Dockerfile"
-  [[ -f "$dockerfile" ]] || die "no $dockerfile: IMAGES lists services by folder name ($(cd services && echo *))."
+  [[ -f "services/$image/pyproject.toml" ]] && grep -q "^FROM .* AS $image\$" "$dockerfile" \
+    || die "no service $image with a stage in $dockerfile: IMAGES lists services by folder name ($(cd services && echo */ | tr -d /))."
   ref="$IMAGE_REGISTRY/$image:$IMAGE_TAG"
   say "$ref ($IMAGE_BUILDER${IMAGE_PLATFORM:+, $IMAGE_PLATFORM}${PYTHON_IMAGE:+, base $PYTHON_IMAGE}$([[ "$IMAGE_PUSH" == 1 ]] && echo ', push'))"
-  "build_with_$IMAGE_BUILDER" "$dockerfile" "$ref" || die "building $ref failed (output above)."
+  "build_with_$IMAGE_BUILDER" "$image" "$ref" || die "building $ref failed (output above)."
 done

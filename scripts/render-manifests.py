@@ -40,19 +40,24 @@ HEADER = (
 )
 
 
-def sync_clinic_files(check: bool) -> list[str]:
-    """Make the chart's clinic copies equal the service's; return what differs/differed."""
-    wanted = {path.name: path for path in SERVICE_CLINICS.glob("*.yaml")}
-    if not wanted:
-        sys.exit(f"error: no clinic files in {SERVICE_CLINICS}")
-    present = {path.name: path for path in CHART_CLINICS.glob("*.yaml")}
-    drift = sorted(
+def differing(wanted: dict[str, Path], present: dict[str, Path]) -> list[str]:
+    """Names missing on either side or whose files' bytes differ, sorted."""
+    return sorted(
         name
         for name in wanted.keys() | present.keys()
         if name not in wanted
         or name not in present
         or not filecmp.cmp(wanted[name], present[name], shallow=False)
     )
+
+
+def sync_clinic_files(check: bool) -> list[str]:
+    """Make the chart's clinic copies equal the service's; return what differs/differed."""
+    wanted = {path.name: path for path in SERVICE_CLINICS.glob("*.yaml")}
+    if not wanted:
+        sys.exit(f"error: no clinic files in {SERVICE_CLINICS}")
+    present = {path.name: path for path in CHART_CLINICS.glob("*.yaml")}
+    drift = differing(wanted, present)
     if not check:
         CHART_CLINICS.mkdir(parents=True, exist_ok=True)
         for name in drift:
@@ -127,13 +132,7 @@ def main() -> int:
             shutil.copytree(SERVICE_CLINICS, chart / "files" / "clinics")
         write_manifests(render_chart(chart), fresh / "k8s")
         new, old = yaml_files(fresh / "k8s"), yaml_files(MANIFESTS)
-        drift = sorted(
-            name
-            for name in new.keys() | old.keys()
-            if name not in new
-            or name not in old
-            or not filecmp.cmp(new[name], old[name], shallow=False)
-        )
+        drift = differing(new, old)
         if args.check:
             problems = clinic_drift + [f"deploy/k8s/{name}" for name in drift]
             if problems:

@@ -1,6 +1,8 @@
 """The service images, checked statically (no Docker engine runs here).
 
-Each Dockerfile must be multi-stage on a slim Python 3.11 base, install its dependencies
+One Dockerfile (services/Dockerfile) builds every service: its SERVICE argument names
+the folder, its target the service's final stage. Each image, read as the stages its
+target needs, must be multi-stage on a slim Python 3.11 base, install its dependencies
 in a layer before the source is copied, ship no compiler in the final stage, run as a
 numeric non-root user matching the chart's securityContext, start the service's own
 console script on the port the chart expects, and copy only files the build context
@@ -21,6 +23,7 @@ import pytest
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILE = REPO_ROOT / "services" / "Dockerfile"
 CHART_VALUES = REPO_ROOT / "deploy" / "helm" / "bright-smile" / "values.yaml"
 SERVICES = sorted(path.parent.name for path in REPO_ROOT.glob("services/*/pyproject.toml"))
 PORTS = {
@@ -95,10 +98,38 @@ def parse_dockerfile(text: str) -> Dockerfile:
     return Dockerfile(args=args, stages=stages)
 
 
+def _flattened(shared: Dockerfile, name: str, service: str) -> Stage:
+    """A stage with the instructions of the stages it is built FROM prepended, and the
+    SERVICE build argument filled in, as the builder sees it for this service."""
+    stage = shared.stage(name)
+    instructions = [
+        Instruction(i.keyword, i.arguments.replace("${SERVICE}", service))
+        for i in stage.instructions
+    ]
+    if stage.base in {s.name for s in shared.stages}:
+        parent = _flattened(shared, stage.base, service)
+        return Stage(name, parent.base, parent.instructions + instructions)
+    return Stage(name, stage.base, instructions)
+
+
 def dockerfile(service: str) -> Dockerfile:
-    path = REPO_ROOT / "services" / service / "Dockerfile"
-    assert path.exists(), f"{path.relative_to(REPO_ROOT)} is missing"
-    return parse_dockerfile(path.read_text())
+    """The image of one service: the stages its target needs, its target last."""
+    assert DOCKERFILE.exists(), f"{DOCKERFILE.relative_to(REPO_ROOT)} is missing"
+    shared = parse_dockerfile(DOCKERFILE.read_text())
+    assert service in {s.name for s in shared.stages}, f"no final stage named {service}"
+    needed: list[str] = []
+    pending = [service]
+    while pending:
+        name = pending.pop()
+        if name in needed:
+            continue
+        needed.append(name)
+        stage = shared.stage(name)
+        pending += [stage.base] if stage.base in {s.name for s in shared.stages} else []
+        pending += [m for i in stage.of("COPY") for m in re.findall(r"--from=(\S+)", i.arguments)]
+    stages = [_flattened(shared, s.name, service) for s in shared.stages if s.name in needed]
+    stages.sort(key=lambda stage: stage.name == service)
+    return Dockerfile(args=shared.args, stages=stages)
 
 
 def resolved_base(image: Dockerfile, stage: Stage) -> str:
@@ -163,17 +194,41 @@ def sent_to_docker(relative: str, rules: list[tuple[bool, re.Pattern[str]]]) -> 
 # --- tests ---------------------------------------------------------------------------
 
 
-def test_every_service_has_a_dockerfile() -> None:
+def test_every_service_has_an_image_and_every_image_a_service() -> None:
     assert set(SERVICES) == set(PORTS), "a service without an image (or a stale port table)"
     for service in SERVICES:
         dockerfile(service)
+    shared = parse_dockerfile(DOCKERFILE.read_text())
+    used = {s.base for s in shared.stages} | {
+        m
+        for s in shared.stages
+        for c in s.of("COPY")
+        for m in re.findall(r"--from=(\S+)", c.arguments)
+    }
+    final_stages = {s.name for s in shared.stages if s.name not in used}
+    assert final_stages == set(SERVICES), "a final stage for no service (or a service without)"
+
+
+def test_stages_using_service_declare_it() -> None:
+    """A build argument reaches only the stages that declare it (`ARG SERVICE`): without
+    it, `services/${SERVICE}/src` is `services//src` and the build fails."""
+    for stage in parse_dockerfile(DOCKERFILE.read_text()).stages:
+        uses = [i for i in stage.instructions if "SERVICE" in i.arguments and i.keyword != "ARG"]
+        if uses:
+            assert "SERVICE" in [i.arguments for i in stage.of("ARG")], stage.name
+
+
+def test_build_script_builds_each_service_from_its_own_stage() -> None:
+    script = (REPO_ROOT / "scripts" / "build-images.sh").read_text()
+    assert "dockerfile=services/Dockerfile" in script
+    assert '--build-arg "SERVICE=$image" --target "$image"' in script
 
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_image_is_multi_stage_on_slim_python_311(service: str) -> None:
     image = dockerfile(service)
     assert len(image.stages) >= 2
-    assert image.final.name == "runtime"
+    assert image.final.name == service
     python_stages = [s for s in image.stages if resolved_base(image, s).startswith("python:")]
     assert image.final in python_stages
     for stage in python_stages:
@@ -264,9 +319,11 @@ def test_starts_the_console_script_on_the_charts_ports(service: str) -> None:
 
 def test_agent_image_prefetches_models_and_starts_the_worker() -> None:
     image = dockerfile("agent-worker")
-    build = image.stage("build")
-    assert any("livekit.agents download-files" in run.arguments for run in build.of("RUN"))
-    assert any("/opt/models" in copy.arguments for copy in image.final.of("COPY"))
+    models = image.stage("models")
+    assert any("livekit.agents download-files" in run.arguments for run in models.of("RUN"))
+    # From the dependencies alone: a change to the source does not fetch them again.
+    assert not [c for c in models.of("COPY") if "/src" in c.arguments]
+    assert any("--from=models /opt/models" in copy.arguments for copy in image.final.of("COPY"))
     env = " ".join(ins.arguments for ins in image.final.of("ENV"))
     assert "HF_HUB_OFFLINE=1" in env
     assert "HF_HOME=/opt/models/huggingface" in env
@@ -323,8 +380,8 @@ def test_dockerignore_reincludes_folders_by_name_for_buildah() -> None:
 @pytest.mark.parametrize("service", SERVICES)
 def test_builds_need_no_frontend_image(service: str) -> None:
     """A `# syntax=` line makes BuildKit fetch a frontend image from Docker Hub, which
-    fails in air-gapped builds; the built-in frontend understands these Dockerfiles."""
-    text = (REPO_ROOT / "services" / service / "Dockerfile").read_text()
+    fails in air-gapped builds; the built-in frontend understands this Dockerfile."""
+    text = DOCKERFILE.read_text()
     assert not re.search(r"^#\s*syntax\s*=", text, re.M | re.I)
 
 

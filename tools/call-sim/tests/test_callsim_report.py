@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from call_sim import catalog
 from call_sim.caller import CallRecord, TurnResult
-from call_sim.latency import ProviderProfile, TurnDetection
-from call_sim.report import analyse_turns
+from call_sim.latency import Breakdown, ProviderProfile, TurnDetection
+from call_sim.report import TurnAnalysis, analyse_turns, latency_rows
 from call_sim.session_events import AGENT, CALLER, AgentRecord, ToolCall, Utterance
 
 PROFILE = ProviderProfile(0.2, 0.1, 0.3, 0.0125, 0.12)
@@ -141,3 +141,40 @@ def test_the_agent_leg_shows_what_each_provider_request_cost_beyond_the_simulato
     assert rows["TTS request"].values_ms == pytest.approx((4.0, 6.0))
     without = {row.name.strip() for row in latency_rows(turns, TurnDetection())}
     assert "LLM request" not in without
+
+
+def test_latency_table_reads_each_row_from_its_own_measure() -> None:
+    split = Breakdown(
+        e2e_ms=900,
+        providers_ms=500,
+        stt_ms=100,
+        llm_ms=250,
+        tts_ms=150,
+        ideal_ms=500,
+        turn_detection_ms=120,
+        system_added_ms=280,
+        added_vs_providers_ms=400,
+    )
+    stages = {"transcription": 310.0, "llm_ttft": 240.0, "end_to_end": 880.0}
+    measured = TurnAnalysis(0, "hi", "hi", "hello", 900, stages, 80, 150, 50, split)
+    bare = TurnAnalysis(
+        1, "bye", None, None, None, {"transcription": 330.0}, None, None, None, None
+    )
+    detection = TurnDetection(vad_min_silence=0.3, endpointing_min_delay=0.5)
+
+    rows = {row.name: row for row in latency_rows([measured, bare], detection)}
+
+    assert rows["transcription"].values_ms == (310.0, 330.0)
+    assert rows["llm_ttft"].values_ms == (240.0,)
+    assert rows["end_of_utterance"].values_ms == ()
+    assert rows["end_to_end (agent)"].values_ms == (880.0,)
+    assert rows["end_to_end (caller)"].values_ms == (900,)
+    assert rows["    stt"].values_ms == (100,)
+    assert rows["  system added"].values_ms == (280,)
+    assert rows["    caller → STT"].values_ms == (80,)
+    assert rows["    agent"].values_ms == (150,)
+    assert rows["    agent → caller"].values_ms == (50,)
+    assert "VAD silence 300 ms, endpointing min 500 ms" in rows["  turn detection"].note
+    without_breakdown = [row.name for row in latency_rows([bare], detection)]
+    assert without_breakdown[-1] == "end_to_end (caller)"
+    assert len(without_breakdown) == 7

@@ -62,9 +62,8 @@ from call_sim.console import Console
 from call_sim.floor import webrtc_floor
 from call_sim.latency import ProviderProfile, TurnDetection, percentile
 from call_sim.procstats import TreeSample, sample
-from call_sim.report import analyse_turns
+from call_sim.report import analyse_call
 from call_sim.runner import caller_timing, provider_profile, turn_detection
-from call_sim.session_events import read_agent_record
 from call_sim.stack import Component, Stack, StackOptions, console_script
 from call_sim.voice import CallerVoice
 from call_sim.worker_metrics import parse
@@ -157,15 +156,7 @@ async def _run_callers(spec: CallersSpec) -> CallersResult:
     detection = TurnDetection(**spec.detection)
     calls, done_at = [], barrier_at
     for record in records:
-        agent = read_agent_record(event.event for event in record.session_events)
-        turns = analyse_turns(
-            scenario,
-            record,
-            agent,
-            wall_offset=record.wall_offset,
-            profile=profile,
-            detection=detection,
-        )
+        _, turns = analyse_call(scenario, record, profile=profile, detection=detection)
         if record.turns and record.turns[-1].agent_audio_at is not None:
             done_at = max(done_at, record.turns[-1].agent_audio_at + record.wall_offset)
         calls.append(

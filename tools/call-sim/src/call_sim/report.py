@@ -15,7 +15,7 @@ Sources, and why each is the most honest one for its part:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +36,7 @@ from call_sim.session_events import (
     Utterance,
     heard_between,
     llm_rounds_before,
+    read_agent_record,
     reply_after,
 )
 from call_sim.worker_metrics import (
@@ -91,6 +92,26 @@ class TurnAnalysis:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
+
+
+def analyse_call(
+    scenario: CallScenario,
+    record: CallRecord,
+    *,
+    profile: ProviderProfile | None,
+    detection: TurnDetection,
+) -> tuple[AgentRecord, list[TurnAnalysis]]:
+    """What the agent recorded about one call, and its turns analysed on the agent's clock."""
+    agent = read_agent_record(event.event for event in record.session_events)
+    turns = analyse_turns(
+        scenario,
+        record,
+        agent,
+        wall_offset=record.wall_offset,
+        profile=profile,
+        detection=detection,
+    )
+    return agent, turns
 
 
 def analyse_turns(
@@ -220,72 +241,79 @@ def latency_rows(
     def split(name: str) -> tuple[float, ...]:
         return tuple(getattr(t.breakdown, name) for t in turns if t.breakdown is not None)
 
-    rows = [
-        LatencyRow(
-            "end_of_utterance",
-            stage("end_of_utterance"),
-            "agent: its end of speech → turn committed",
+    def measured(name: str) -> tuple[float, ...]:
+        return tuple(v for t in turns if (v := getattr(t, name)) is not None)
+
+    def table(
+        values: Callable[[str], tuple[float, ...]], rows: Iterable[tuple[str, str, str]]
+    ) -> list[LatencyRow]:
+        """(label, measure, meaning) rows, each measure read with `values`."""
+        return [LatencyRow(label, values(name), meaning) for label, name, meaning in rows]
+
+    rows = table(
+        stage,
+        (
+            ("end_of_utterance", "end_of_utterance", "agent: its end of speech → turn committed"),
+            ("transcription", "transcription", "agent: its end of speech → STT final"),
+            ("llm_ttft", "llm_ttft", "agent: LLM time to first token (the speaking round)"),
+            ("llm_first_sentence", "llm_first_sentence", "agent: LLM → first sentence for the TTS"),
+            ("tts_ttfb", "tts_ttfb", "agent: TTS time to first audio"),
+            ("end_to_end (agent)", "end_to_end", "agent: its end of speech → its first audio out"),
         ),
-        LatencyRow("transcription", stage("transcription"), "agent: its end of speech → STT final"),
-        LatencyRow(
-            "llm_ttft", stage("llm_ttft"), "agent: LLM time to first token (the speaking round)"
-        ),
-        LatencyRow(
-            "llm_first_sentence",
-            stage("llm_first_sentence"),
-            "agent: LLM → first sentence for the TTS",
-        ),
-        LatencyRow("tts_ttfb", stage("tts_ttfb"), "agent: TTS time to first audio"),
-        LatencyRow(
-            "end_to_end (agent)",
-            stage("end_to_end"),
-            "agent: its end of speech → its first audio out",
-        ),
+    )
+    rows.append(
         LatencyRow(
             "end_to_end (caller)",
-            tuple(t.e2e_ms for t in turns if t.e2e_ms is not None),
+            measured("e2e_ms"),
             "caller: its speech end → reply's first audio heard",
-        ),
-    ]
+        )
+    )
     if any(t.breakdown is not None for t in turns):
-        rows += [
-            LatencyRow(
-                "  providers",
-                split("providers_ms"),
-                "simulated STT + LLM + TTS on the critical path",
+        detection_config = (
+            f"VAD silence {detection.vad_min_silence * 1000:.0f} ms, endpointing min"
+            f" {detection.endpointing_min_delay * 1000:.0f} ms"
+        )
+        rows += table(
+            split,
+            (
+                ("  providers", "providers_ms", "simulated STT + LLM + TTS on the critical path"),
+                ("    stt", "stt_ms", "provider-sim endpointing + final delay"),
+                ("    llm", "llm_ms", "TTFT + streamed deltas waited for, every round"),
+                ("    tts", "tts_ms", "time to first byte"),
+                (
+                    "  turn detection",
+                    "turn_detection_ms",
+                    f"our config beyond providers ({detection_config})",
+                ),
+                ("  system added", "system_added_ms", "transport, framework, tools, CPU"),
             ),
-            LatencyRow("    stt", split("stt_ms"), "provider-sim endpointing + final delay"),
-            LatencyRow(
-                "    llm", split("llm_ms"), "TTFT + streamed deltas waited for, every round"
+        )
+        rows += table(
+            measured,
+            (
+                (
+                    "    caller → STT",
+                    "inbound_ms",
+                    "WebRTC in, the agent's audio input, the STT plugin's 50 ms chunks",
+                ),
+                (
+                    "    agent",
+                    "agent_ms",
+                    "STT final → first audio out, beyond the providers: framework, tools",
+                ),
             ),
-            LatencyRow("    tts", split("tts_ms"), "time to first byte"),
-            LatencyRow(
-                "  turn detection",
-                split("turn_detection_ms"),
-                "our config beyond providers (VAD silence"
-                f" {detection.vad_min_silence * 1000:.0f} ms, endpointing min"
-                f" {detection.endpointing_min_delay * 1000:.0f} ms)",
+        )
+        rows += _agent_overheads(turns, profile)
+        rows += table(
+            measured,
+            (
+                (
+                    "    agent → caller",
+                    "outbound_ms",
+                    "agent's first audio frame → caller hears it (WebRTC out)",
+                ),
             ),
-            LatencyRow(
-                "  system added", split("system_added_ms"), "transport, framework, tools, CPU"
-            ),
-            LatencyRow(
-                "    caller → STT",
-                tuple(t.inbound_ms for t in turns if t.inbound_ms is not None),
-                "WebRTC in, the agent's audio input, the STT plugin's 50 ms chunks",
-            ),
-            LatencyRow(
-                "    agent",
-                tuple(t.agent_ms for t in turns if t.agent_ms is not None),
-                "STT final → first audio out, beyond the providers: framework, tools",
-            ),
-            *_agent_overheads(turns, profile),
-            LatencyRow(
-                "    agent → caller",
-                tuple(t.outbound_ms for t in turns if t.outbound_ms is not None),
-                "agent's first audio frame → caller hears it (WebRTC out)",
-            ),
-        ]
+        )
     return rows
 
 

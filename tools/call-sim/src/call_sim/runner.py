@@ -28,9 +28,8 @@ from call_sim.latency import (
     ProviderProfile,
     TurnDetection,
 )
-from call_sim.report import analyse_turns, build_report, latency_rows, spoken_by_agent
+from call_sim.report import analyse_call, build_report, latency_rows, spoken_by_agent
 from call_sim.scenario import CallScenario
-from call_sim.session_events import read_agent_record
 from call_sim.stack import Stack
 from call_sim.telephone import PhoneCall, phone_caller_token, telephone_channel
 from call_sim.voice import CallerVoice, Pcm
@@ -195,17 +194,9 @@ class ScenarioRunner:
             else None
         )
         record_after_s = round(time.monotonic() - record.ended_at, 1) if call_record else None
-        agent = read_agent_record(event.event for event in record.session_events)
         profile = provider_profile(sim_state) if sim_state is not None else None
         detection = turn_detection(self.stack)
-        turns = analyse_turns(
-            scenario,
-            record,
-            agent,
-            wall_offset=record.wall_offset,
-            profile=profile,
-            detection=detection,
-        )
+        agent, turns = analyse_call(scenario, record, profile=profile, detection=detection)
         rows = latency_rows(turns, detection, profile)
         facts = CallFacts(
             bookings_by_phone=bookings,
