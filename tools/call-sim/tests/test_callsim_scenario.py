@@ -67,6 +67,16 @@ def test_every_packaged_scenario_checks_its_stored_call_record(name: str) -> Non
     assert catalog.load(name).expect.call_outcome is not None
 
 
+def test_packaged_scenarios_never_share_a_phone_number() -> None:
+    """They run one after another against one stack's appointment book, and each checks
+    every booking and callback for its numbers: a number two of them use makes the second
+    see the first's bookings (phone-keypad once typed scheduling-api-down's number)."""
+    owner: dict[str, str] = {}
+    for name in catalog.names():
+        for phone in catalog.load(name).phones:
+            assert owner.setdefault(phone, name) == name, f"{name} and {owner[phone]}: {phone}"
+
+
 def test_phones_cover_setup_and_expectations() -> None:
     scenario = catalog.load("reschedule")
     assert scenario.phones == ["+14155550177"]
