@@ -1,4 +1,5 @@
-"""Stores a call record through the scheduling API, after the call, with retries.
+"""Stores a call record through the scheduling API, after the call, with retries
+(`file_call_record`: the summary first, if it comes in time, then the record).
 
 `POST /v1/clinics/{clinic_id}/calls` is idempotent by `call_id` (a repeat answers 200 with
 the record already stored), so every failure that may heal is retried: timeouts, refused
@@ -13,6 +14,11 @@ import logging
 from typing import Any
 
 import httpx
+
+from .call_report import CallLedger, call_record, outcome
+from .call_summary import CallSummarizer
+from .config import Settings
+from .front_desk import utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -78,3 +84,34 @@ class CallRecordSender:
             extra={"call_id": call_id, "attempts": self._max_attempts, "error": failure},
         )
         return False
+
+
+async def file_call_record(
+    settings: Settings,
+    ledger: CallLedger,
+    *,
+    clinic_id: str,
+    call_id: str,
+    turn_seconds: list[float],
+) -> None:
+    """After the call: the summary (if it comes in time), then the record, stored with
+    retries. Runs once the caller is gone, so nothing here can slow the call."""
+    ended_at = utc_now()
+    summary = None
+    if settings.call_summary_enabled:
+        summary = await CallSummarizer(
+            base_url=settings.openai_base_url,
+            api_key=settings.openai_api_key.get_secret_value(),
+            model=settings.openai_model,
+            timeout_seconds=settings.call_summary_timeout_seconds,
+        ).summarise(outcome(ledger), ledger)
+    record = call_record(
+        ledger, call_id=call_id, ended_at=ended_at, turn_seconds=turn_seconds, summary=summary
+    )
+    await CallRecordSender(
+        settings.scheduling_api_url,
+        settings.scheduling_api_token.get_secret_value(),
+        timeout_seconds=settings.call_record_timeout_seconds,
+        max_attempts=settings.call_record_max_attempts,
+        backoff_seconds=settings.call_record_backoff_seconds,
+    ).send(clinic_id, record)

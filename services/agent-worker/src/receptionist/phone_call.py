@@ -2,19 +2,28 @@
 they dialled, whether a person can take them now, and the keys they press.
 
 The SIP leg itself (carrier → LiveKit SIP → room) is LiveKit's; ours starts at the room,
-where the caller is a participant of kind SIP carrying `sip.*` attributes.
+where the caller is a participant of kind SIP carrying `sip.*` attributes. The last three
+functions are the job's adapters: the clinic for a dialled number, the cold transfer (a
+SIP REFER through LiveKit's API) and the keypad listener.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from livekit import rtc
+from livekit.agents import AgentSession, JobContext
+from livekit.protocol.sip import TransferSIPParticipantRequest
 
+from .profile_cache import ProfileCache
 from .resources import ClinicProfile
+from .scheduling_client import SchedulingClient, SchedulingError
+
+logger = logging.getLogger(__name__)
 
 CALLER_NUMBER_ATTRIBUTE = "sip.phoneNumber"
 DIALLED_NUMBER_ATTRIBUTE = "sip.trunkPhoneNumber"
@@ -117,3 +126,45 @@ class PhoneLineControl:
 
     caller: PhoneCaller
     transfer: Callable[[str], Awaitable[None]]
+
+
+async def clinic_for_dialled_number(
+    caller: PhoneCaller, scheduling: SchedulingClient, profiles: ProfileCache
+) -> str | None:
+    """A dispatch without a clinic: the clinic whose phone line received the call."""
+    try:
+        clinic_ids = await scheduling.list_clinic_ids()
+        clinics = [await profiles.get(clinic_id) for clinic_id in clinic_ids]
+    except SchedulingError as exc:
+        logger.warning("could not map the dialled number", extra={"error": type(exc).__name__})
+        return None
+    return clinic_for_dialled(caller.dialled, clinics)
+
+
+def cold_transfer(ctx: JobContext, caller: PhoneCaller) -> Callable[[str], Awaitable[None]]:
+    async def transfer(number: str) -> None:
+        await ctx.api.sip.transfer_sip_participant(
+            TransferSIPParticipantRequest(
+                room_name=ctx.room.name,
+                participant_identity=caller.identity,
+                transfer_to=f"tel:{number}",
+            )
+        )
+
+    return transfer
+
+
+def listen_to_keypad(room: rtc.Room, session: AgentSession[None], caller: PhoneCaller) -> None:
+    """Key presses (DTMF) reach the model as the caller's words; 0 asks for the front desk."""
+
+    def on_entry(entry: str) -> None:
+        session.interrupt()
+        session.generate_reply(user_input=keypad_text(entry))
+
+    keypad = Keypad(on_entry)
+
+    def on_dtmf(event: rtc.SipDTMF) -> None:
+        if event.participant is None or event.participant.identity == caller.identity:
+            keypad.press(event.digit)
+
+    room.on("sip_dtmf_received", on_dtmf)

@@ -13,14 +13,13 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 from livekit import rtc
 from livekit.agents import (
     AgentServer,
-    AgentSession,
     JobContext,
     JobExecutorType,
     JobProcess,
@@ -29,14 +28,12 @@ from livekit.agents import (
 )
 from livekit.agents.telemetry import metrics as framework_metrics
 from livekit.agents.voice.events import CloseEvent
-from livekit.protocol.sip import TransferSIPParticipantRequest
 
 from . import prompts, tool_schemas
 from .agent import FallbackReceptionist, Receptionist
 from .call_recorder import CallRecorder, CallScheduling
-from .call_records import CallRecordSender
-from .call_report import CallLedger, call_record, outcome
-from .call_summary import CallSummarizer
+from .call_records import file_call_record
+from .call_report import CallLedger
 from .capacity import CapacityLoad
 from .config import Settings, get_settings
 from .front_desk import utc_now
@@ -45,11 +42,10 @@ from .logs import install_redaction
 from .metrics import get_metrics, reap_dead_processes
 from .phone import normalize_phone
 from .phone_call import (
-    Keypad,
-    PhoneCaller,
     PhoneLineControl,
-    clinic_for_dialled,
-    keypad_text,
+    clinic_for_dialled_number,
+    cold_transfer,
+    listen_to_keypad,
     phone_caller,
 )
 from .pipeline import (
@@ -99,62 +95,6 @@ def resumed_from_metadata(metadata: str) -> bool:
     except json.JSONDecodeError:
         return False
     return isinstance(parsed, dict) and parsed.get("resumed") is True
-
-
-SIP_PHONE_ATTRIBUTE = "sip.phoneNumber"
-
-
-def caller_phone_in(room: rtc.Room) -> str | None:
-    """The number a phone caller dials from (LiveKit SIP's participant attribute)."""
-    for participant in room.remote_participants.values():
-        if participant.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP:
-            number = participant.attributes.get(SIP_PHONE_ATTRIBUTE)
-            if number:
-                return number
-    return None
-
-
-def note_channel(ledger: CallLedger, room: rtc.Room) -> None:
-    """A SIP participant makes the call a phone call, and its number the caller's."""
-    if not any(
-        p.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP
-        for p in room.remote_participants.values()
-    ):
-        return
-    ledger.channel = "phone"
-    number = caller_phone_in(room)
-    ledger.caller_phone = normalize_phone(number, "US") if number else None
-
-
-async def report_call(
-    settings: Settings,
-    ledger: CallLedger,
-    *,
-    clinic_id: str,
-    call_id: str,
-    turn_seconds: list[float],
-) -> None:
-    """After the call: the summary (if it comes in time), then the record, stored with
-    retries. Runs once the caller is gone, so nothing here can slow the call."""
-    ended_at = utc_now()
-    summary = None
-    if settings.call_summary_enabled:
-        summary = await CallSummarizer(
-            base_url=settings.openai_base_url,
-            api_key=settings.openai_api_key.get_secret_value(),
-            model=settings.openai_model,
-            timeout_seconds=settings.call_summary_timeout_seconds,
-        ).summarise(outcome(ledger), ledger)
-    record = call_record(
-        ledger, call_id=call_id, ended_at=ended_at, turn_seconds=turn_seconds, summary=summary
-    )
-    await CallRecordSender(
-        settings.scheduling_api_url,
-        settings.scheduling_api_token.get_secret_value(),
-        timeout_seconds=settings.call_record_timeout_seconds,
-        max_attempts=settings.call_record_max_attempts,
-        backoff_seconds=settings.call_record_backoff_seconds,
-    ).send(clinic_id, record)
 
 
 def _joined(participant: rtc.Participant) -> tuple[float, str]:
@@ -267,7 +207,7 @@ async def entrypoint(ctx: JobContext) -> None:
     async def on_shutdown(reason: str) -> None:
         call_outcome.end("completed")
         if settings.call_records_enabled and not stood_down:
-            await report_call(
+            await file_call_record(
                 settings,
                 ledger,
                 clinic_id=clinic_id,
@@ -293,9 +233,14 @@ async def entrypoint(ctx: JobContext) -> None:
             return
         caller = phone_caller(participant)
         call_outcome.start("phone" if caller else "web")
-        note_channel(ledger, ctx.room)
+        if caller is not None:
+            ledger.channel = "phone"
+            ledger.caller_phone = normalize_phone(caller.number, "US") if caller.number else None
         if named_clinic is None and caller is not None:
-            clinic_id = await _clinic_for_dialled(resources, caller) or clinic_id
+            dialled = await clinic_for_dialled_number(
+                caller, resources.scheduling, resources.profiles
+            )
+            clinic_id = dialled or clinic_id
         telemetry = CallTelemetry(get_metrics(), providers=PROVIDERS, clinic_id=clinic_id)
         profile: ClinicProfile | None
         try:
@@ -307,7 +252,7 @@ async def entrypoint(ctx: JobContext) -> None:
             )
             profile = None
             ledger.system_failure()
-        line = PhoneLineControl(caller, _cold_transfer(ctx, caller)) if caller else None
+        line = PhoneLineControl(caller, cold_transfer(ctx, caller)) if caller else None
         agent: Receptionist | FallbackReceptionist = (
             Receptionist(
                 profile=profile,
@@ -345,12 +290,12 @@ async def entrypoint(ctx: JobContext) -> None:
 
         session.on("close", on_close)
         if isinstance(agent, Receptionist) and resumed:
-            agent.caller_phone = caller_phone_in(ctx.room)
+            agent.caller_phone = caller.number if caller else None
         await session.start(
             agent=agent, room=ctx.room, room_options=room_options(settings, phone=on_phone)
         )
         if caller is not None:
-            _listen_to_keypad(ctx.room, session, caller)
+            listen_to_keypad(ctx.room, session, caller)
         logger.info(
             "call started",
             extra={
@@ -364,46 +309,6 @@ async def entrypoint(ctx: JobContext) -> None:
         call_outcome.end("failed")
         ledger.system_failure()
         raise
-
-
-async def _clinic_for_dialled(resources: ProcessResources, caller: PhoneCaller) -> str | None:
-    """A dispatch without a clinic: the clinic whose phone line received the call."""
-    try:
-        clinic_ids = await resources.scheduling.list_clinic_ids()
-        profiles = [await resources.profiles.get(clinic_id) for clinic_id in clinic_ids]
-    except SchedulingError as exc:
-        logger.warning("could not map the dialled number", extra={"error": type(exc).__name__})
-        return None
-    return clinic_for_dialled(caller.dialled, profiles)
-
-
-def _cold_transfer(ctx: JobContext, caller: PhoneCaller) -> Callable[[str], Awaitable[None]]:
-    async def transfer(number: str) -> None:
-        await ctx.api.sip.transfer_sip_participant(
-            TransferSIPParticipantRequest(
-                room_name=ctx.room.name,
-                participant_identity=caller.identity,
-                transfer_to=f"tel:{number}",
-            )
-        )
-
-    return transfer
-
-
-def _listen_to_keypad(room: rtc.Room, session: AgentSession[None], caller: PhoneCaller) -> None:
-    """Key presses (DTMF) reach the model as the caller's words; 0 asks for the front desk."""
-
-    def on_entry(entry: str) -> None:
-        session.interrupt()
-        session.generate_reply(user_input=keypad_text(entry))
-
-    keypad = Keypad(on_entry)
-
-    def on_dtmf(event: rtc.SipDTMF) -> None:
-        if event.participant is None or event.participant.identity == caller.identity:
-            keypad.press(event.digit)
-
-    room.on("sip_dtmf_received", on_dtmf)
 
 
 async def _reap_forever(directory: str) -> None:
