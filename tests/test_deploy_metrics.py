@@ -186,7 +186,8 @@ def exported(
     livekit_server: Any,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Exported:
-    """Scrape /metrics of the three services, running for real, after some traffic."""
+    """Scrape /metrics of the services and the webhook dispatcher, running for real, after
+    some traffic."""
     redis_url = redis_server.url.rsplit("/", 1)[0] + "/9"
     scheduling = session_services.start(
         ["scheduling-api"],
@@ -205,6 +206,14 @@ def exported(
             "LIVEKIT_API_KEY": livekit_server.api_key,
             "LIVEKIT_API_SECRET": livekit_server.api_secret,
         },
+    )
+    dispatch_port = free_port()
+    dispatcher = session_services.start(
+        ["scheduling-api", "dispatch"],
+        name="deploy-metrics-webhook-dispatcher",
+        port=dispatch_port,
+        ready_path="/metrics",
+        env={"REDIS_URL": redis_url, "DISPATCH_METRICS_PORT": str(dispatch_port)},
     )
     health_port, metrics_port = free_port(), free_port()
     metrics_dir = tmp_path_factory.mktemp("agent-prometheus")
@@ -245,6 +254,7 @@ def exported(
             scraped: dict[str, dict[str, set[str]]] = {}
             parse_exposition(client.get(f"{scheduling.base_url}/metrics").text, scraped)
             parse_exposition(client.get(f"{tokens.base_url}/metrics").text, scraped)
+            parse_exposition(client.get(f"{dispatcher.base_url}/metrics").text, scraped)
             # Worker gauges appear with the first load report; job processes register
             # their series when they start.
             wanted = {"lk_agents_worker_load", "receptionist_stage_latency_seconds_bucket"}
@@ -257,7 +267,7 @@ def exported(
                 time.sleep(0.3)
             scraped.update(agent)
     finally:
-        for service in (worker, tokens, scheduling):
+        for service in (worker, dispatcher, tokens, scheduling):
             service.stop()
     return Exported(labels=scraped)
 
@@ -266,7 +276,13 @@ def exported(
 
 
 def test_every_service_was_scraped(exported: Exported) -> None:
-    for prefix in ("scheduling_api_", "token_service_", "receptionist_", "lk_agents_"):
+    for prefix in (
+        "scheduling_api_",
+        "scheduling_dispatch_",
+        "token_service_",
+        "receptionist_",
+        "lk_agents_",
+    ):
         assert any(name.startswith(prefix) for name in exported.names()), f"no {prefix}* series"
 
 
