@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,9 @@ def call_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     worker, started once for the session as real processes on free loopback ports
     (`call_sim.stack.Stack`). Always offline: provider-sim stands in for the providers even
     when API keys are set. Tuned for short tests: the worker's silence timeout is 3 s and
-    the simulated TTS speaks about three times as fast as a person.
+    the simulated TTS speaks about three times as fast as a person. Besides the packaged
+    clinics it serves two test clinics whose front desk always / never takes transfers
+    (`phone_line_clinics`).
 
     What a test uses: `.urls.token_service` (POST /v1/token; serves web/dist at / when it is
     built), `.urls.livekit_ws`, `.urls.scheduling_api` with `.scheduling_token`,
@@ -68,7 +71,8 @@ def running_call_stack(workdir: Path, **overrides: Any) -> Iterator[Any]:
     """call-sim's stack started offline with the short-test tuning described in
     `call_stack` (plus any other call-sim `Settings` in `overrides`), stopped on exit."""
     from call_sim.config import Settings
-    from call_sim.stack import Stack, StackError
+    from call_sim.stack import Stack, StackError, StackOptions
+    from phone_line_clinics import write_test_clinics
 
     tuning: dict[str, Any] = {
         "silence_timeout_seconds": 3.0,
@@ -77,7 +81,8 @@ def running_call_stack(workdir: Path, **overrides: Any) -> Iterator[Any]:
         "agent_quiet_seconds": 0.5,
     }
     settings = Settings(workdir=workdir, providers="simulated", **(tuning | overrides))
-    stack = Stack(settings)
+    clinics = write_test_clinics(workdir / "clinics", datetime.now(UTC))
+    stack = Stack(settings, options=StackOptions(clinics_config=clinics))
     try:
         stack.start()
     except StackError as error:

@@ -7,10 +7,8 @@ and cannot run here; ours starts at the room.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import pytest
 from call_sim import catalog, render
 from call_sim.clients import scrape
@@ -19,18 +17,28 @@ from call_sim.scenario import parse_scenario_text
 from call_sim.voice import CallerVoice
 from call_sim.worker_metrics import parse
 from livekit import api
-from receptionist.phone_call import transfers_open
-from receptionist.resources import ClinicProfile
+from phone_line_clinics import (
+    DESK_ALWAYS_OPEN,
+    DESK_NEVER_OPEN,
+    DIALLED_NUMBERS,
+    FRONT_DESK_NUMBERS,
+)
+from receptionist.phone_call import FRONT_DESK_KEY, keypad_text
 
 pytestmark = pytest.mark.slow
 
 CALLER = "+15125550177"
-ASK_FOR_A_PERSON = f"""
-name: phone-transfer
+KEYPAD_CALLER = "+15125550178"  # its own callback, beside the spoken request's
+
+
+def ask_for_a_person(clinic: str) -> str:
+    """A phone caller at `clinic` asks for a person; no transfer can complete here."""
+    return f"""
+name: phone-transfer-{clinic}
 description: A phone caller asks for a person; the transfer cannot happen here.
-clinic: bright-smile
+clinic: {clinic}
 channel: phone
-phone: {{caller_number: "{CALLER}", dialled_number: "+15125550142"}}
+phone: {{caller_number: "{CALLER}", dialled_number: "{DIALLED_NUMBERS[clinic]}"}}
 turns:
   - caller: "Can I talk to someone at the front desk, please?"
     model:
@@ -50,7 +58,7 @@ turns:
       - say: "Done. The team will call you back at this number."
   - caller: "Thanks, goodbye."
     model:
-      - say: "Thank you for calling Bright Smile Dental. Goodbye!"
+      - say: "Thank you for calling. Goodbye!"
         tool_calls: [{{name: end_call}}]
 expect:
   callbacks: [{{phone: "{CALLER}"}}]
@@ -107,37 +115,110 @@ async def test_a_number_typed_on_the_keypad_is_the_one_booked(
     assert not failed, render.full(report)
 
 
-async def test_asking_for_a_person_tries_the_front_desk_then_takes_a_callback(
-    call_stack: Any, runner: ScenarioRunner
-) -> None:
-    async with httpx.AsyncClient(timeout=10) as client:
-        response = await client.get(
-            f"{call_stack.urls.scheduling_api}/v1/clinics/bright-smile",
-            headers={"Authorization": f"Bearer {call_stack.scheduling_token}"},
-        )
-    profile = ClinicProfile.model_validate(response.json())
-    # within the desk's hours the transfer is attempted and livekit-server refuses it (no
-    # SIP service); outside them it is not attempted. Both end in the spoken callback path.
-    expected = "failed" if transfers_open(profile, datetime.now(UTC)) else "outside_hours"
+def _transfer_requests(call_stack: Any, since: int, caller: str = CALLER) -> list[str]:
+    """TransferSIPParticipant requests for `caller`, as the real livekit-server logged
+    them after its log was `since` characters long."""
+    log = (call_stack.workdir / "logs" / "livekit-server.log").read_text()[since:]
+    return [
+        line
+        for line in log.splitlines()
+        if "API SIP.TransferSIPParticipant" in line and f"sip_{caller}" in line
+    ]
+
+
+def _log_size(call_stack: Any) -> int:
+    return len((call_stack.workdir / "logs" / "livekit-server.log").read_text())
+
+
+async def _ask_for_a_person(
+    call_stack: Any, runner: ScenarioRunner, clinic: str, outcome: str
+) -> list[str]:
+    """Runs the scenario at `clinic`; checks its spoken callback path and that the transfer
+    counter moved by one under `outcome`; returns the transfer requests livekit-server saw."""
+    since = _log_size(call_stack)
     before = parse(await scrape(call_stack.urls.worker_metrics))
-    report = await runner.run(parse_scenario_text(ASK_FOR_A_PERSON))
+    report = await runner.run(parse_scenario_text(ask_for_a_person(clinic)))
     failed = [check for check in report["checks"] if not check["passed"]]
     assert not failed, render.full(report)
     after = parse(await scrape(call_stack.urls.worker_metrics))
     transfers = "receptionist_transfers_total"
-    assert _counter(after, transfers, outcome=expected) == (
-        _counter(before, transfers, outcome=expected) + 1
+    assert _counter(after, transfers, outcome=outcome) == (
+        _counter(before, transfers, outcome=outcome) + 1
     ), render.full(report)
-    # the request itself, as the real livekit-server logged it: this caller, the clinic's
-    # front desk (from its profile), refused because no SIP service is connected
-    api_calls = [
-        line
-        for line in (call_stack.workdir / "logs" / "livekit-server.log").read_text().splitlines()
-        if "API SIP.TransferSIPParticipant" in line and f"sip_{CALLER}" in line
-    ]
-    if expected == "failed":
-        assert api_calls, "no TransferSIPParticipant request reached livekit-server"
-        assert '"transferTo": "tel:+15125550143"' in api_calls[-1]
-        assert '"code": "unavailable"' in api_calls[-1]
-    else:
-        assert not api_calls
+    return _transfer_requests(call_stack, since)
+
+
+async def test_asking_for_a_person_within_hours_tries_the_front_desk_then_a_callback(
+    call_stack: Any, runner: ScenarioRunner
+) -> None:
+    # the desk always takes transfers: the worker asks livekit-server for the REFER to the
+    # clinic's front desk, which refuses it (no SIP service here); the caller hears so
+    requests = await _ask_for_a_person(call_stack, runner, DESK_ALWAYS_OPEN, "failed")
+    assert requests, "no TransferSIPParticipant request reached livekit-server"
+    assert f'"transferTo": "tel:{FRONT_DESK_NUMBERS[DESK_ALWAYS_OPEN]}"' in requests[-1]
+    assert '"code": "unavailable"' in requests[-1]
+
+
+async def test_asking_for_a_person_after_hours_takes_a_callback_without_a_transfer(
+    call_stack: Any, runner: ScenarioRunner
+) -> None:
+    requests = await _ask_for_a_person(call_stack, runner, DESK_NEVER_OPEN, "outside_hours")
+    assert not requests
+
+
+PRESS_ZERO = f"""
+name: phone-press-zero
+description: A phone caller presses 0 for the front desk; the transfer cannot happen here.
+clinic: {DESK_ALWAYS_OPEN}
+channel: phone
+phone: {{caller_number: "{KEYPAD_CALLER}", dialled_number: "{DIALLED_NUMBERS[DESK_ALWAYS_OPEN]}"}}
+turns:
+  - caller: "(presses 0)"
+    keypad: "0"
+    model:
+      - say: "Let me put you through to the front desk."
+        tool_calls: [{{name: transfer_to_front_desk}}]
+      - say: >-
+          I'm sorry, I couldn't put you through right now. Can I take your name so the
+          team can call you back?
+  - caller: "Sure, it's Maria Garcia, on this number."
+    model:
+      - tool_calls:
+          - name: request_callback
+            arguments:
+              caller_name: Maria Garcia
+              caller_phone: "{KEYPAD_CALLER}"
+              reason: pressed 0 for the front desk
+      - say: "Done. The team will call you back at this number."
+  - caller: "Thanks, goodbye."
+    model:
+      - say: "Thank you for calling. Goodbye!"
+        tool_calls: [{{name: end_call}}]
+expect:
+  callbacks: [{{phone: "{KEYPAD_CALLER}"}}]
+  tools: [transfer_to_front_desk, request_callback, end_call]
+  tool_errors: [transfer_to_front_desk]
+  agent_says: ["put you through", "call you back"]
+  call_outcome: callback_requested
+  ended_by: agent
+"""
+
+
+async def test_pressing_zero_reaches_the_model_and_tries_the_front_desk(
+    call_stack: Any, runner: ScenarioRunner
+) -> None:
+    # the 0 goes out with publish_dtmf and no speech; the scripted model answers that turn
+    # with the transfer, so the tools check above already needs the key to make a turn
+    since = _log_size(call_stack)
+    report = await runner.run(parse_scenario_text(PRESS_ZERO))
+    failed = [check for check in report["checks"] if not check["passed"]]
+    assert not failed, render.full(report)
+    # the key reached the model as the caller's turn, in the words the worker gives it
+    record = report["call_record"]
+    assert record is not None, render.full(report)
+    said = [line["text"] for line in record["transcript"] if line["role"] == "caller"]
+    assert said[:1] == [keypad_text(FRONT_DESK_KEY)], said
+    requests = _transfer_requests(call_stack, since, KEYPAD_CALLER)
+    assert requests, "no TransferSIPParticipant request reached livekit-server"
+    assert f'"transferTo": "tel:{FRONT_DESK_NUMBERS[DESK_ALWAYS_OPEN]}"' in requests[-1]
+    assert '"code": "unavailable"' in requests[-1]

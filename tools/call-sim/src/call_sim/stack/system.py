@@ -60,6 +60,9 @@ class StackOptions:
     extra_worker_env: dict[str, str] = field(default_factory=dict)
     extra_sim_env: dict[str, str] = field(default_factory=dict)
     web_client: bool = True
+    # a CLINICS_CONFIG file or folder for scheduling-api and the webhook dispatcher
+    # (tests serve clinics of their own); None: the packaged clinics
+    clinics_config: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -252,9 +255,16 @@ class Stack:
 
     def _scheduling_api(self) -> Component:
         env = scheduling_api_env(
-            f"{self.urls.redis}/0", self.scheduling_token, WEBHOOKS_INSECURE_LOOPBACK="true"
+            f"{self.urls.redis}/0",
+            self.scheduling_token,
+            WEBHOOKS_INSECURE_LOOPBACK="true",
+            **self._clinics_env(),
         )
         return self._service("scheduling-api", ["scheduling-api"], env, "/readyz")
+
+    def _clinics_env(self) -> dict[str, str]:
+        clinics = self.options.clinics_config
+        return {"CLINICS_CONFIG": str(clinics)} if clinics is not None else {}
 
     def _service(
         self, name: str, command: list[str], env: Mapping[str, str], ready_path: str
@@ -274,6 +284,7 @@ class Stack:
             "DISPATCH_METRICS_PORT": str(port),
             "DISPATCH_INSECURE_LOOPBACK": "true",
             "LOG_LEVEL": "INFO",
+            **self._clinics_env(),
         }
         return service(
             ["scheduling-api", "dispatch"],
