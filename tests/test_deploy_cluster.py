@@ -189,7 +189,13 @@ def assert_pods_run_with_their_secrets(
     kwok starts no containers, so this is the check a kubelet would make first. The
     Deployments start at one replica each: their autoscalers raise them to minReplicas
     (2) within a sync period or two."""
-    wanted = {"scheduling-api": 2, "token-service": 2, "agent-worker": 2, "redis": 1}
+    wanted = {
+        "scheduling-api": 2,
+        "token-service": 2,
+        "agent-worker": 2,
+        "webhook-dispatcher": 2,
+        "redis": 1,
+    }
 
     def scaled_and_ready() -> list[dict[str, Any]] | None:
         pods = app_pods(cluster, namespace, release)
@@ -313,13 +319,16 @@ def test_readme_install_runs_and_every_pod_gets_ready(cluster: Cluster) -> None:
     pods = assert_pods_run_with_their_secrets(cluster, "clinic", "bright-smile")
     assert {pod["spec"]["nodeName"] for pod in pods} == {"sim-node-0"}
     for pod in pods:
-        if component_of(pod) in APP_COMPONENTS:
+        if component_of(pod) in (*APP_COMPONENTS, "webhook-dispatcher"):
             (container,) = pod["spec"]["containers"]
             assert container["image"].startswith(OPERATOR_SETTINGS["IMAGE_REGISTRY"] + "/")
     (ingress,) = cluster.objects("ingress", "clinic")
     assert ingress["spec"]["tls"][0]["hosts"] == [OPERATOR_SETTINGS["HOST"]]
     monitors = cluster.objects("servicemonitors", "clinic")
-    assert len(monitors) == 3
+    assert {component_of(monitor) for monitor in monitors} == {
+        *APP_COMPONENTS,
+        "webhook-dispatcher",
+    }
     for obj in (*monitors, *cluster.objects("prometheusrules", "clinic")):
         assert obj["metadata"]["labels"]["release"] == OPERATOR_SETTINGS["PROMETHEUS_RELEASE"]
 
